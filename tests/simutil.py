@@ -1,0 +1,74 @@
+"""Amaranth-simulator helpers: run testbenches, drive and consume streams with random stalls."""
+
+from amaranth.sim import Simulator
+
+__all__ = ["run_sim", "stream_put", "stream_get", "Stalls"]
+
+
+class Stalls:
+    """Random idle cycles before each stream transfer; ``prob`` is the chance of one more idle cycle."""
+
+    def __init__(self, rng=None, prob=0.0):
+        self.rng = rng
+        self.prob = prob
+
+    async def wait(self, ctx):
+        while self.rng is not None and self.rng.random() < self.prob:
+            await ctx.tick()
+
+
+async def stream_put(ctx, stream, payload, stalls=None):
+    """Offer ``payload`` on ``stream`` (after random idle cycles) and wait until it is taken."""
+    if stalls is not None:
+        await stalls.wait(ctx)
+    ctx.set(stream.payload, payload)
+    ctx.set(stream.valid, 1)
+    await ctx.tick().until(stream.ready)
+    ctx.set(stream.valid, 0)
+
+
+async def stream_get(ctx, stream, stalls=None):
+    """Take one payload from ``stream`` (after random idle cycles) and return it."""
+    if stalls is not None:
+        await stalls.wait(ctx)
+    ctx.set(stream.ready, 1)
+    payload, = await ctx.tick().sample(stream.payload).until(stream.valid)
+    ctx.set(stream.ready, 0)
+    return payload
+
+
+def run_sim(dut, *testbenches, monitors=(), deadline_cycles=100_000, vcd=None):
+    """Simulate ``dut`` with a 1 ns clock until every testbench returns.
+
+    ``deadline_cycles`` is the watchdog: the run fails with ``TimeoutError`` if the testbenches
+    have not finished by then, so a hung design never hangs the test suite. ``monitors`` are
+    testbenches that loop forever (samplers); they do not keep the simulation alive.
+    """
+    sim = Simulator(dut)
+    sim.add_clock(1e-9)
+    finished = []
+
+    def tracked(tb):
+        async def run(ctx):
+            await tb(ctx)
+            finished.append(tb)
+        return run
+
+    for tb in testbenches:
+        sim.add_testbench(tracked(tb))
+    for mon in monitors:
+        sim.add_testbench(mon)
+
+    def go():
+        chunk = 256
+        for start in range(0, deadline_cycles, chunk):
+            sim.run_until((start + chunk) * 1e-9)
+            if len(finished) == len(testbenches):
+                return
+        raise TimeoutError(f"simulation still running after {deadline_cycles} cycles")
+
+    if vcd:
+        with sim.write_vcd(vcd):
+            go()
+    else:
+        go()
