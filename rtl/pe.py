@@ -34,7 +34,8 @@ class ProcessingElement(wiring.Component):
     ``groups*chans*taps*c + 2`` with ``c = pa`` (serial) or 1 (parallel); the drain of
     ``filters`` words overlaps with the next column when double-buffered.
 
-    ``done`` pulses when the last psum has left; ``busy`` is high from ``start`` to ``done``.
+    ``done`` pulses in the cycle after the last psum has left; ``busy`` is high from ``start`` to ``done``.
+    ``start`` is accepted while idle and in the cycle ``done`` pulses (back-to-back passes).
     An impossible pass (a zero field, ``pa`` outside 1..act_bits, ``groups`` inconsistent with
     ``filters``, or a spad overflow) sets ``error`` and returns to idle instead of computing.
     ``error`` stays set until the next ``start``.
@@ -99,9 +100,12 @@ class ProcessingElement(wiring.Component):
         pos = Signal(range(cfg.ifmap_spad + 1 + (1 << 4)))   # position within this load
         to_load = Signal.like(pos)
         to_drop = Signal.like(pos)
-        in_flight = Signal()                      # a computed column still has results to store
+        in_flight = Signal(2)                     # columns issued whose results are not all stored
         w_group = Signal(range(cfg.psum_spad + 1))
         w_bank = Signal()
+        col_started = Signal()
+        col_stored = Signal()
+        m.d.sync += in_flight.eq(in_flight + col_started - col_stored)
         err = Signal()
         m.d.comb += self.error.eq(err)
 
@@ -141,8 +145,8 @@ class ProcessingElement(wiring.Component):
         ]
         with m.If(mac.o_sum.valid):
             with m.If(w_group + 1 == job.groups):
-                m.d.sync += [w_group.eq(0), w_bank.eq(w_bank ^ double), in_flight.eq(0)]
-                m.d.comb += set_full.bit_select(w_bank, 1).eq(1)
+                m.d.sync += [w_group.eq(0), w_bank.eq(w_bank ^ double)]
+                m.d.comb += [set_full.bit_select(w_bank, 1).eq(1), col_stored.eq(1)]
             with m.Else():
                 m.d.sync += w_group.eq(w_group + 1)
 
@@ -190,15 +194,18 @@ class ProcessingElement(wiring.Component):
                (pc.groups * lanes < pc.filters) | ((pc.groups - 1) * lanes >= pc.filters))
 
         with m.FSM(name="fsm") as fsm:
-            with m.State("IDLE"):
+            def launch():
+                """Accept ``start``: latch the pass, or flag it and abort if it is impossible."""
                 with m.If(self.start):
                     m.d.sync += [job.eq(pc), acc_in.eq(self.accumulate), err.eq(bad)]
-                    with m.If(~bad):
+                    with m.If(bad):
+                        m.next = "ABORT"
+                    with m.Else():
                         m.d.sync += [
                             double.eq(pc.groups <= half),
                             full.eq(0), col.eq(0), cbank.eq(0), w_bank.eq(0), w_group.eq(0),
                             d_col.eq(0), d_bank.eq(0), d_group.eq(0), d_lane.eq(0), d_filter.eq(0),
-                            d_active.eq(0), drained.eq(0), in_flight.eq(0),
+                            d_active.eq(0), drained.eq(0),
                             g.eq(0), q.eq(0), s.eq(0), f_addr.eq(0), w_slot.eq(0), q_off.eq(0),
                             pos.eq(0), to_load.eq(pc.taps), to_drop.eq(0),
                         ]
@@ -207,10 +214,13 @@ class ProcessingElement(wiring.Component):
                         with m.Else():
                             m.next = "LOAD_IFMAP"
 
+            with m.State("IDLE"):
+                launch()
+
             with m.State("LOAD_FILTERS"):
                 m.d.comb += [
                     self.i_filter.ready.eq(1),
-                    fspad.w_en.eq(self.i_filter.valid),
+                    fspad.w_en.eq(self.i_filter.valid & (f_addr < cfg.filter_spad)),
                     fspad.w_addr.eq(f_addr),
                     fspad.w_data.eq(self.i_filter.payload),
                 ]
@@ -232,7 +242,8 @@ class ProcessingElement(wiring.Component):
             with m.State("LOAD_IFMAP"):
                 m.d.comb += [
                     self.i_ifmap.ready.eq(1),
-                    ispad.w_en.eq(self.i_ifmap.valid & (pos >= to_drop)),
+                    ispad.w_en.eq(self.i_ifmap.valid & (pos >= to_drop) &
+                                  (q_off + w_slot < cfg.ifmap_spad)),
                     ispad.w_addr.eq(q_off + w_slot),
                     ispad.w_data.eq(self.i_ifmap.payload),
                 ]
@@ -251,8 +262,10 @@ class ProcessingElement(wiring.Component):
                             m.next = "WAIT_BANK"
 
             with m.State("WAIT_BANK"):
-                with m.If(~in_flight & ~full.bit_select(cbank, 1)):
-                    m.d.sync += in_flight.eq(1)
+                # The bank must be drained and not still being written by an earlier column (in
+                # single-bank mode that is the previous column; double-buffered, the one before).
+                with m.If(~full.bit_select(cbank, 1) & (in_flight < Mux(double, 2, 1))):
+                    m.d.comb += col_started.eq(1)
                     m.next = "COMPUTE"
 
             with m.State("COMPUTE"):
@@ -276,14 +289,17 @@ class ProcessingElement(wiring.Component):
                             m.next = "LOAD_IFMAP"
 
             with m.State("FINISH"):
-                with m.If(drained & ~op_valid & ~in_flight):
+                # Done the cycle after the last psum was taken; a new pass may start then.
+                with m.If(drained & ~o_valid):
                     m.d.comb += self.done.eq(1)
                     m.next = "IDLE"
+                    launch()
 
             with m.State("ABORT"):
-                # Only reachable while loading the first column: no operation is in flight.
+                # Reached from IDLE or while loading the first column: no operation is in flight.
                 m.d.comb += self.done.eq(1)
                 m.next = "IDLE"
+                launch()
 
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
         return m
