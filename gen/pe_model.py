@@ -1,13 +1,26 @@
 """Cycle model of one PE pass with no stalls: the timing contract of rtl/pe.py, step by step."""
 
-__all__ = ["pe_pass_cycles", "pe_column_cycles"]
+__all__ = ["pe_pass_cycles", "pe_column_cycles", "pe_mac_bound"]
+
+
+def pe_mac_bound(cfg, job):
+    """MAC-bound cycles per output column: ``groups*chans*taps`` operations of ``c`` cycles each.
+
+    ``c = pa`` for the serial MAC and 1 for the parallel one. A column can never be faster.
+    """
+    ops = job.groups(cfg) * job.chans * job.taps
+    return ops * (job.pa if cfg.mac == "serial" else 1)
 
 
 def pe_column_cycles(cfg, job):
-    """Steady-state cycles per output column when the MAC is the bottleneck (no stalls)."""
-    ops = job.groups(cfg) * job.chans * job.taps
-    c = job.pa if cfg.mac == "serial" else 1
-    return ops * c
+    """Steady-state cycles per output column of an unstalled pass (exact, from the step model).
+
+    Equals :func:`pe_mac_bound` when the ifmap load and the drain hide behind the MAC; with one
+    cycle per operation (parallel MAC, or serial at ``pa = 1``) and a double-buffered psum spad
+    it is ``max(ops + chans*stride + 1, filters + 1)``.
+    """
+    from dataclasses import replace
+    return (pe_pass_cycles(cfg, replace(job, cols=17)) - pe_pass_cycles(cfg, replace(job, cols=9))) / 8
 
 
 def pe_pass_cycles(cfg, job):

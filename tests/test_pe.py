@@ -260,3 +260,20 @@ def test_pe_rejects_bad_pass(fields, message):
 
     run_sim(dut, bench, deadline_cycles=1000)
     assert seen == {"done": 1, "error": 1, "busy_after": 0}
+
+
+@pytest.mark.parametrize("mac", ["serial", "parallel"])
+def test_pe_cycle_model_on_random_passes(mac):
+    """The step model gen/pe_model.py predicts every unstalled pass to the cycle."""
+    from gen.pe_model import pe_column_cycles, pe_mac_bound
+    rng = np.random.default_rng(5)
+    for psum_spad in (1, 2, 4, 8):
+        cfg = preset("tiny").replace(mac=mac, psum_spad=psum_spad)
+        for _ in range(4):
+            job = random_pass(cfg, rng)
+            w, x, _ = random_data(cfg, job, rng)
+            driver = PeDriver(cfg, stall_prob=0.0)
+            out, = driver.run([(job, w, x, None)])
+            np.testing.assert_array_equal(out, golden_row(job, w, x))
+            assert driver.busy_cycles[0] == pe_pass_cycles(cfg, job), job
+            assert pe_column_cycles(cfg, job) >= pe_mac_bound(cfg, job)
