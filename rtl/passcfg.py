@@ -85,3 +85,151 @@ class PePass:
         fields = asdict(self)
         fields["groups"] = self.groups(cfg)
         return pe_pass_layout(cfg).const(fields)
+
+
+def tag_bits(cfg):
+    """Width of the filter and ifmap multicast tags (one distinct tag per PE is always enough)."""
+    return max(1, (cfg.pes - 1).bit_length())
+
+
+def array_pe_cfg_layout(cfg):
+    """One word of the array's per-PE configuration stream (see :class:`PeConfig`)."""
+    return data.StructLayout({
+        "index": unsigned(max(1, (cfg.pes - 1).bit_length())),   # PE index = col * rows + row
+        "enable": 1,
+        "filter_tag": unsigned(tag_bits(cfg)),
+        "ifmap_tag": unsigned(tag_bits(cfg)),
+        "accumulate": 1,
+        "top": 1,
+    })
+
+
+@dataclass(frozen=True)
+class PeConfig:
+    """Role of one PE in an array pass.
+
+    The PE takes the filter words tagged ``filter_tag`` and the ifmap words tagged ``ifmap_tag``;
+    with ``accumulate`` it adds the psums of the PE below; with ``top`` its psums leave the array
+    through the output collector instead of going to the PE above.
+    """
+
+    filter_tag: int
+    ifmap_tag: int
+    accumulate: bool
+    top: bool
+
+
+@dataclass(frozen=True)
+class Block:
+    """A rectangle of PEs computing part of one logical row-stationary PE set.
+
+    Physical PE ``(row + i, col + j)`` holds filter row ``r0 + i`` of filters ``m0 ..
+    m0 + filters - 1`` and channels ``c0 .. c0 + chans - 1`` (counts from the pass) and produces
+    the partial output row ``e0 + j`` from ifmap row ``(e0 + j) * stride + r0 + i``. Psums flow up
+    the ``height`` rows; the top row emits them, unless the block directly above is ``chained``
+    onto it, which then continues the sum (both must cover the same ``e0``, ``width`` and ``m0``).
+    """
+
+    row: int
+    col: int
+    height: int
+    width: int
+    r0: int
+    e0: int
+    m0: int
+    c0: int
+    chained: bool = False
+
+
+@dataclass(frozen=True)
+class ArrayPass:
+    """One pass of the PE array: a shared PE pass shape and the blocks that use it.
+
+    Every enabled PE runs ``pe`` (same taps, channels, filters, output columns, stride and
+    precision); ``blocks`` say which PEs take part and what they compute. Filter words are keyed
+    by ``(m0, c0, filter row)`` and ifmap rows by ``(c0, ifmap row)``; equal keys share one tag,
+    so one send reaches every PE that needs the word (a row, a diagonal, or a single PE).
+    """
+
+    pe: PePass
+    blocks: tuple
+
+    def pe_roles(self):
+        """``{(row, col): (block, i, j)}`` for every PE in use."""
+        roles = {}
+        for b in self.blocks:
+            for i in range(b.height):
+                for j in range(b.width):
+                    roles[(b.row + i, b.col + j)] = (b, i, j)
+        return roles
+
+    def filter_key(self, b, i):
+        return (b.m0, b.c0, b.r0 + i)
+
+    def ifmap_key(self, b, i, j):
+        return (b.c0, (b.e0 + j) * self.pe.stride + b.r0 + i)
+
+    def tags(self):
+        """``(filter_tags, ifmap_tags)``: key -> tag, numbered in sorted key order."""
+        roles = self.pe_roles().values()
+        fkeys = sorted({self.filter_key(b, i) for b, i, j in roles})
+        ikeys = sorted({self.ifmap_key(b, i, j) for b, i, j in roles})
+        return ({k: t for t, k in enumerate(fkeys)}, {k: t for t, k in enumerate(ikeys)})
+
+    def chained_above(self):
+        """Blocks that have a block chained directly on top of them."""
+        below = set()
+        for b in self.blocks:
+            if b.chained:
+                below.add(self._block_below(b))
+        return below
+
+    def _block_below(self, b):
+        for o in self.blocks:
+            if o.row + o.height == b.row and o.col == b.col:
+                return o
+        raise ValueError(f"blocks: chained block at row {b.row}, col {b.col} has no block "
+                         f"directly below it")
+
+    def pe_configs(self):
+        """``{(row, col): PeConfig}`` of every PE in use (others are disabled)."""
+        ftags, itags = self.tags()
+        continued = self.chained_above()
+        out = {}
+        for (r, c), (b, i, j) in self.pe_roles().items():
+            out[(r, c)] = PeConfig(
+                filter_tag=ftags[self.filter_key(b, i)],
+                ifmap_tag=itags[self.ifmap_key(b, i, j)],
+                accumulate=i > 0 or b.chained,
+                top=i == b.height - 1 and b not in continued)
+        return out
+
+    def tops(self, cfg):
+        """Top PEs in collector order (column-major physical index), as (row, col, block, j)."""
+        roles = self.pe_roles()
+        cfgs = self.pe_configs()
+        order = sorted((c * cfg.rows + r, r, c) for (r, c), pc in cfgs.items() if pc.top)
+        return [(r, c, roles[(r, c)][0], roles[(r, c)][2]) for _, r, c in order]
+
+    def check(self, cfg):
+        """Raise ``ValueError`` naming the rule a block layout breaks on ``cfg``."""
+        self.pe.check(cfg)
+        if not self.blocks:
+            raise ValueError("blocks: a pass needs at least one block")
+        seen = set()
+        for b in self.blocks:
+            if b.height < 1 or b.width < 1:
+                raise ValueError(f"blocks: height and width must be >= 1 (got {b})")
+            if b.row < 0 or b.col < 0 or b.row + b.height > cfg.rows or b.col + b.width > cfg.cols:
+                raise ValueError(f"blocks: block at row {b.row}, col {b.col} of {b.height}x"
+                                 f"{b.width} exceeds the {cfg.rows}x{cfg.cols} array")
+            for i in range(b.height):
+                for j in range(b.width):
+                    if (b.row + i, b.col + j) in seen:
+                        raise ValueError(f"blocks: PE ({b.row + i}, {b.col + j}) is used twice")
+                    seen.add((b.row + i, b.col + j))
+            if b.chained:
+                o = self._block_below(b)
+                if (o.width, o.e0, o.m0) != (b.width, b.e0, b.m0):
+                    raise ValueError(f"blocks: chained block at row {b.row}, col {b.col} must "
+                                     f"cover the same output rows and filters as the block below")

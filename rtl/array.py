@@ -1,0 +1,248 @@
+"""PE array: rows x cols PEs, tag-matched multicast input buses, vertical psum chains, output collector."""
+
+from amaranth.hdl import *
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.coding import PriorityEncoder
+from amaranth.lib.wiring import In, Out
+
+from .passcfg import array_pe_cfg_layout, pe_pass_layout, tag_bits
+from .pe import ProcessingElement
+
+__all__ = ["PeArray", "array_stats_layout"]
+
+
+def array_stats_layout(cfg):
+    """Per-cycle event counts of the whole array: PEs with an active MAC, spad reads and writes."""
+    n = cfg.pes
+    return data.StructLayout({
+        "mac_active": range(n + 1),
+        "spad_reads": range(2 * n + 1),
+        "spad_writes": range(2 * n + 1),
+    })
+
+
+class PeArray(wiring.Component):
+    """``rows x cols`` processing elements with Eyeriss-style multicast networks.
+
+    PE ``(row, col)`` has index ``col * rows + row``; row 0 is the bottom of each column.
+
+    Configuration: while idle, ``i_pe_cfg`` words (:func:`array_pe_cfg_layout`) set each PE's role:
+    ``enable``, ``filter_tag``, ``ifmap_tag``, ``accumulate`` (add the psums of the PE below) and
+    ``top`` (psums leave through the output collector, not to the PE above). Roles persist across
+    passes until rewritten; after reset every PE is disabled. ``pass_cfg`` is the PE pass shared by
+    all enabled PEs; it and the roles are sampled at ``start``.
+
+    Input networks: ``i_filter`` and ``i_ifmap`` carry ``{tag, word}``. A word is delivered to every
+    enabled PE whose tag matches, in one cycle, once all of them are ready; PEs that do not match
+    never hold it up. A word that matches no enabled PE is dropped and sets ``error`` (a program
+    bug would otherwise lose data silently).
+
+    Psums: a PE's ``o_psum`` goes to the PE above when that PE accumulates, otherwise (``top``) to
+    the output collector, which emits on ``o_psum`` for each output column ``f``, for each top PE in
+    index order, the pass's ``filters`` psums; ``last`` marks the pass's final word.
+
+    ``start`` starts every enabled PE. ``done`` pulses when all of them are done and the last psum
+    has left; ``busy`` is high from ``start`` to ``done``. Inconsistent roles (a non-top PE whose
+    upper neighbour does not accumulate, an accumulating PE without an enabled non-top PE below,
+    or no PE enabled) or a PE error end the pass at once with ``error`` set; ``error`` stays set
+    until the next ``start``. ``stats`` sums the PE event strobes every cycle.
+    """
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        tb = tag_bits(cfg)
+        super().__init__({
+            "i_pe_cfg": In(stream.Signature(array_pe_cfg_layout(cfg))),
+            "pass_cfg": In(pe_pass_layout(cfg)),
+            "start": In(1),
+            "busy": Out(1),
+            "done": Out(1),
+            "error": Out(1),
+            "i_filter": In(stream.Signature(data.StructLayout({
+                "tag": unsigned(tb),
+                "word": data.ArrayLayout(signed(cfg.weight_bits), cfg.lanes)}))),
+            "i_ifmap": In(stream.Signature(data.StructLayout({
+                "tag": unsigned(tb), "act": unsigned(cfg.act_bits)}))),
+            "o_psum": Out(stream.Signature(data.StructLayout({
+                "data": signed(cfg.psum_bits), "last": 1}))),
+            "stats": Out(array_stats_layout(cfg)),
+        })
+
+    def elaborate(self, platform):
+        cfg = self.cfg
+        rows, n = cfg.rows, cfg.pes
+        m = Module()
+
+        pes = []
+        for c in range(cfg.cols):
+            for r in range(rows):
+                pe = ProcessingElement(cfg)
+                m.submodules[f"pe_r{r}_c{c}"] = pe
+                pes.append(pe)
+
+        # ---- per-PE roles --------------------------------------------------------------------
+        role = [Signal(array_pe_cfg_layout(cfg), name=f"role{k}") for k in range(n)]
+        running = Signal(n)
+        idle = Signal()
+        m.d.comb += self.i_pe_cfg.ready.eq(idle)
+        with m.If(self.i_pe_cfg.valid & idle):
+            with m.Switch(self.i_pe_cfg.payload.index):
+                for k in range(n):
+                    with m.Case(k):
+                        m.d.sync += role[k].eq(self.i_pe_cfg.payload)
+
+        def above(k):
+            return k + 1 if (k % rows) != rows - 1 else None
+
+        def below(k):
+            return k - 1 if (k % rows) != 0 else None
+
+        bad_roles = []
+        for k in range(n):
+            r = role[k]
+            up, dn = above(k), below(k)
+            up_takes = (role[up].enable & role[up].accumulate) if up is not None else C(0)
+            dn_gives = (role[dn].enable & ~role[dn].top) if dn is not None else C(0)
+            bad_roles.append(r.enable & ((~r.top & ~up_takes) | (r.accumulate & ~dn_gives)))
+        any_enabled = Cat(role[k].enable for k in range(n)).any()
+        roles_bad = Cat(bad_roles).any() | ~any_enabled
+        tops = Signal(n)
+
+        # ---- input multicast networks ------------------------------------------------------
+        # (intermediate results live in named signals: this keeps the expression trees, and the
+        # simulator's compile time, linear in the number of PEs)
+        def multicast(name, bus, port_of, tag_of, words):
+            match = Signal(n, name=f"{name}_match")
+            blocked = Signal(name=f"{name}_blocked")
+            m.d.comb += [
+                match.eq(Cat((role[k].enable & (tag_of(role[k]) == bus.payload.tag))
+                             for k in range(n))),
+                blocked.eq((match & ~Cat(port_of(pe).ready for pe in pes)).any() | idle),
+                bus.ready.eq(~blocked),
+            ]
+            for k in range(n):
+                port = port_of(pes[k])
+                m.d.comb += [port.valid.eq(bus.valid & match[k] & ~blocked),
+                             port.payload.eq(words(bus.payload))]
+            return bus.valid & ~idle & ~match.any()
+
+        unmatched_f = multicast("filter", self.i_filter, lambda pe: pe.i_filter,
+                                lambda r: r.filter_tag, lambda p: p.word)
+        unmatched_i = multicast("ifmap", self.i_ifmap, lambda pe: pe.i_ifmap,
+                                lambda r: r.ifmap_tag, lambda p: p.act)
+
+        # ---- output collector --------------------------------------------------------------
+        job = Signal(pe_pass_layout(cfg))
+        k_cur = Signal(range(n))
+        p_cnt = Signal.like(job.filters)
+        f_cnt = Signal(cfg.dim_bits)
+        collecting = Signal()
+        o_valid = Signal()
+        m.d.comb += self.o_psum.valid.eq(o_valid)
+        with m.If(self.o_psum.ready):
+            m.d.sync += o_valid.eq(0)
+        can_load = ~o_valid | self.o_psum.ready
+
+        m.submodules.first_top = first_top = PriorityEncoder(n)
+        m.submodules.next_top = next_top = PriorityEncoder(n)
+        m.d.comb += [first_top.i.eq(tops),
+                     next_top.i.eq(tops & (Const((1 << n) - 1, n) << (k_cur + 1))[:n])]
+
+        sel_valid = Signal()
+        sel_data = Signal(signed(cfg.psum_bits))
+        m.d.comb += [sel_valid.eq(Array(pe.o_psum.valid for pe in pes)[k_cur]),
+                     sel_data.eq(Array(pe.o_psum.payload for pe in pes)[k_cur])]
+        take = collecting & can_load & sel_valid
+        final = (p_cnt + 1 == job.filters) & next_top.n & (f_cnt + 1 == job.cols)
+        with m.If(take):
+            m.d.sync += [o_valid.eq(1), self.o_psum.payload.data.eq(sel_data),
+                         self.o_psum.payload.last.eq(final), p_cnt.eq(p_cnt + 1)]
+            with m.If(p_cnt + 1 == job.filters):
+                m.d.sync += p_cnt.eq(0)
+                with m.If(~next_top.n):
+                    m.d.sync += k_cur.eq(next_top.o)
+                with m.Else():
+                    m.d.sync += [k_cur.eq(first_top.o), f_cnt.eq(f_cnt + 1)]
+                    with m.If(f_cnt + 1 == job.cols):
+                        m.d.sync += collecting.eq(0)
+
+        # ---- psum chains -------------------------------------------------------------------
+        for k in range(n):
+            pe, up = pes[k], above(k)
+            to_collector = take & (k_cur == k)
+            if up is None:
+                m.d.comb += pe.o_psum.ready.eq(tops[k] & to_collector)
+            else:
+                m.d.comb += [
+                    pe.o_psum.ready.eq(Mux(tops[k], to_collector, pes[up].i_psum.ready)),
+                    pes[up].i_psum.valid.eq(pe.o_psum.valid & ~tops[k]),
+                    pes[up].i_psum.payload.eq(pe.o_psum.payload),
+                ]
+
+        # ---- control -----------------------------------------------------------------------
+        pe_done = Cat(pe.done for pe in pes)
+        pe_error = Cat(pe.error for pe in pes).any()
+        err = Signal()
+        m.d.comb += self.error.eq(err)
+        for k, pe in enumerate(pes):
+            m.d.comb += [pe.pass_cfg.eq(self.pass_cfg), pe.accumulate.eq(role[k].accumulate)]
+        # PEs finish (or fail) at their own pace; the FSM's start assignment below takes priority.
+        m.d.sync += running.eq(running & ~pe_done)
+        with m.If(~idle & pe_error):
+            m.d.sync += [err.eq(1), collecting.eq(0)]
+
+        with m.FSM(name="fsm"):
+            with m.State("IDLE"):
+                m.d.comb += idle.eq(1)
+                with m.If(self.start):
+                    m.d.sync += [err.eq(roles_bad), job.eq(self.pass_cfg)]
+                    with m.If(roles_bad):
+                        m.next = "ABORT"
+                    with m.Else():
+                        enables = Cat(role[k].enable for k in range(n))
+                        for k, pe in enumerate(pes):
+                            m.d.comb += pe.start.eq(role[k].enable)
+                        m.d.sync += [
+                            running.eq(enables),
+                            tops.eq(Cat(role[k].enable & role[k].top for k in range(n))),
+                            p_cnt.eq(0), f_cnt.eq(0), collecting.eq(1),
+                        ]
+                        m.next = "SET_FIRST"
+            with m.State("SET_FIRST"):
+                m.d.sync += k_cur.eq(first_top.o)
+                m.next = "RUN"
+            with m.State("RUN"):
+                with m.If((running & ~pe_done) == 0):
+                    m.next = "FLUSH"
+            with m.State("FLUSH"):
+                with m.If(~o_valid):                  # the last psum has been taken
+                    m.d.comb += self.done.eq(1)
+                    m.next = "IDLE"
+            with m.State("ABORT"):
+                m.d.comb += self.done.eq(1)
+                m.next = "IDLE"
+
+        with m.If(unmatched_f | unmatched_i):
+            m.d.sync += err.eq(1)
+        m.d.comb += self.busy.eq(~idle)
+
+        # ---- statistics --------------------------------------------------------------------
+        for field in ("mac_active", "spad_reads", "spad_writes"):
+            m.d.comb += self.stats[field].eq(_tree_sum(m, [pe.stats[field] for pe in pes], field))
+        return m
+
+
+def _tree_sum(m, values, name):
+    """Sum of ``values`` as a balanced adder tree with a named signal per node."""
+    level = 0
+    while len(values) > 1:
+        nxt = []
+        for i in range(0, len(values) - 1, 2):
+            a, b = values[i], values[i + 1]
+            node = Signal(range(2 ** (max(len(a), len(b)) + 1)), name=f"{name}_sum{level}_{i // 2}")
+            m.d.comb += node.eq(a + b)
+            nxt.append(node)
+        if len(values) % 2:
+            nxt.append(values[-1])
+        values, level = nxt, level + 1
+    return values[0]
