@@ -3,9 +3,9 @@
 import sys
 import time
 
-from bench import pe_area, pe_cycles
+from bench import array, pe_area, pe_cycles
 
-BENCHES = [("pe_cycles", pe_cycles.main), ("pe_area", pe_area.main)]
+BENCHES = [("pe_cycles", pe_cycles.main), ("pe_area", pe_area.main), ("array", array.main)]
 
 
 def main(argv):

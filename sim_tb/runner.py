@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 from gen.tools import LINT_WAIVERS, add_tools_to_path, require_tool
@@ -21,6 +22,7 @@ def run_cocotb(verilog, toplevel, bench, sim, build_dir, params=None, waves=Fals
     """Compile ``verilog`` with ``sim`` in ``build_dir`` and run cocotb module ``bench`` on it.
 
     ``params`` (a JSON-able dict) reaches the bench as the file named by env ``ACCEL_PARAMS``.
+    Returns ``{"results": results.xml path, "build_s": build seconds, "test_s": run seconds}``.
     Raises ``RuntimeError`` when the simulator is missing and ``AssertionError`` when a cocotb
     test fails, with the path of the log to read.
     """
@@ -54,21 +56,25 @@ def run_cocotb(verilog, toplevel, bench, sim, build_dir, params=None, waves=Fals
         if waves:
             build_args += ["--trace-fst", "--trace-structs"]
     log = build_dir / "build.log"
+    t0 = time.perf_counter()
     runner.build(sources=[str(verilog)], hdl_toplevel=toplevel, build_dir=build_dir,
                  build_args=build_args, timescale=("1ns", "1ps"), waves=waves, log_file=log)
     env = {"ACCEL_PARAMS": str(params_path),
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     if timeout_s:
         env["ACCEL_TIMEOUT_S"] = str(timeout_s)
+    build_s = time.perf_counter() - t0
     results = build_dir / "results.xml"
+    t0 = time.perf_counter()
     try:
         runner.test(test_module=bench, hdl_toplevel=toplevel, build_dir=build_dir,
                     test_dir=build_dir, extra_env=env, waves=waves, results_xml=str(results),
                     log_file=build_dir / "sim.log")
     except SystemExit:
         pass  # a failing cocotb test exits the runner; the results file says what happened
+    test_s = time.perf_counter() - t0
     tests, failed = get_results(results)
     if tests == 0 or failed:
         raise AssertionError(f"cocotb bench {bench} under {sim}: {failed} of {tests} tests failed; "
                              f"see {build_dir / 'sim.log'}")
-    return results
+    return {"results": results, "build_s": build_s, "test_s": test_s}
