@@ -52,14 +52,13 @@ def utilisation():
 
 
 def elaboration(names=("tiny", "default", "eyeriss")):
-    """Seconds to elaborate the array to Verilog and the Verilog size, per preset."""
-    from gen.verilog import to_verilog
-    from rtl.array import PeArray
+    """Seconds to elaborate the array to Verilog (one shared PE module) and its size, per preset."""
+    from gen.verilog import array_verilog
     rows = []
     for name in names:
         cfg = preset(name)
         t0 = time.perf_counter()
-        text = to_verilog(PeArray(cfg), "pe_array")
+        text = array_verilog(cfg)
         rows.append({"config": name, "pes": cfg.pes, "elab_s": time.perf_counter() - t0,
                      "verilog_lines": text.count("\n"), "verilog_kb": len(text) / 1024})
         print(f"  {rows[-1]}", file=sys.stderr, flush=True)
@@ -68,8 +67,7 @@ def elaboration(names=("tiny", "default", "eyeriss")):
 
 def simulation_speed(names=("tiny", "eyeriss"), sims=("verilator", "icarus")):
     """Cold build time and cycles/s of the array running a layer in cocotb, per simulator."""
-    from gen.verilog import write_build
-    from rtl.array import PeArray
+    from gen.verilog import array_verilog, write_build
     from sim_tb.runner import run_cocotb
 
     rows = []
@@ -78,7 +76,7 @@ def simulation_speed(names=("tiny", "eyeriss"), sims=("verilator", "icarus")):
         cfg = preset(name)
         for sim in sims:
             with tempfile.TemporaryDirectory() as tmp:
-                vpath = write_build(cfg, tmp, component=PeArray(cfg), name="pe_array")
+                vpath = write_build(cfg, tmp, name="pe_array", text=array_verilog(cfg))
                 report = Path(tmp) / "report.json"
                 params = {"config": cfg.to_dict(), "seed": 1, "stall_prob": 0.0,
                           "layers": [SPEED_LAYERS[name]], "report": str(report)}

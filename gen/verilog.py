@@ -1,12 +1,14 @@
 """Elaboration to Verilog: the accelerator top for a config, or any component."""
 
-import json
 from pathlib import Path
 
-__all__ = ["TOP_NAME", "build_top", "to_verilog", "write_build"]
+__all__ = ["TOP_NAME", "PE_MODULE", "build_top", "to_verilog", "write_build", "BlackBox",
+           "array_verilog"]
 
 #: Verilog module name of the generated top.
 TOP_NAME = "accel"
+#: Verilog module name of the processing element, emitted once and instantiated per PE.
+PE_MODULE = "rs_pe"
 
 
 def build_top(cfg):
@@ -25,12 +27,58 @@ def to_verilog(component, name):
     return verilog.convert(component, name=name, emit_src=False)
 
 
-def write_build(cfg, out_dir, component=None, name=TOP_NAME):
-    """Write ``<out_dir>/<name>.v`` and ``<out_dir>/config.json``; return the Verilog path."""
+def _black_box_class():
+    from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In
+
+    class BlackBox(wiring.Component):
+        """A component with ``signature`` realised as an instance of Verilog module ``module``.
+
+        Used so that a module repeated many times (the PE) is emitted once: the generated
+        Verilog keeps the hierarchy, shrinks by the repetition factor, and builds faster in
+        Verilator and synthesis. Not simulatable in Amaranth (the instance is opaque).
+        """
+
+        def __init__(self, signature, module):
+            self._module = module
+            super().__init__(signature)
+
+        def elaborate(self, platform):
+            m = Module()
+            ports = {"i_clk": ClockSignal(), "i_rst": ResetSignal()}
+            for path, member, value in self.signature.flatten(self):
+                name = "__".join(str(p) for p in path)
+                ports[("i_" if member.flow == In else "o_") + name] = value
+            m.submodules.inst = Instance(self._module, **ports)
+            return m
+
+    return BlackBox
+
+
+def BlackBox(signature, module):                   # noqa: N802 (a class, built lazily)
+    return _black_box_class()(signature, module)
+
+
+def array_verilog(cfg, name="pe_array"):
+    """Verilog of :class:`rtl.array.PeArray` with one shared PE module (``PE_MODULE``)."""
+    from rtl.array import PeArray
+    from rtl.pe import ProcessingElement, pe_signature
+    pe_text = to_verilog(ProcessingElement(cfg), PE_MODULE)
+    array = PeArray(cfg, make_pe=lambda c: BlackBox(pe_signature(c), PE_MODULE))
+    return pe_text + "\n" + to_verilog(array, name)
+
+
+def write_build(cfg, out_dir, component=None, name=TOP_NAME, text=None):
+    """Write ``<out_dir>/<name>.v`` and ``<out_dir>/config.json``; return the Verilog path.
+
+    The Verilog is ``text`` if given, else that of ``component`` (default: the top for ``cfg``).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     vpath = out / f"{name}.v"
-    text = to_verilog(component if component is not None else build_top(cfg), name)
+    if text is None:
+        text = to_verilog(component if component is not None else build_top(cfg), name)
     vpath.write_text(text)
     (out / "config.json").write_text(cfg.to_json() + "\n")
     return vpath

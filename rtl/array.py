@@ -41,6 +41,9 @@ class PeArray(wiring.Component):
     the output collector, which emits on ``o_psum`` for each output column ``f``, for each top PE in
     index order, the pass's ``filters`` psums; ``last`` marks the pass's final word.
 
+    ``make_pe(cfg)`` builds each PE (default :class:`ProcessingElement`; the Verilog back end
+    passes a black-box instance of one shared PE module, see :mod:`gen.verilog`).
+
     ``start`` starts every enabled PE. ``done`` pulses when all of them are done and the last psum
     has left; ``busy`` is high from ``start`` to ``done``. Inconsistent roles (a non-top PE whose
     upper neighbour does not accumulate, an accumulating PE without an enabled non-top PE below,
@@ -48,8 +51,9 @@ class PeArray(wiring.Component):
     until the next ``start``. ``stats`` sums the PE event strobes every cycle.
     """
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, make_pe=ProcessingElement):
         self.cfg = cfg
+        self._make_pe = make_pe
         tb = tag_bits(cfg)
         super().__init__({
             "i_pe_cfg": In(stream.Signature(array_pe_cfg_layout(cfg))),
@@ -76,7 +80,7 @@ class PeArray(wiring.Component):
         pes = []
         for c in range(cfg.cols):
             for r in range(rows):
-                pe = ProcessingElement(cfg)
+                pe = self._make_pe(cfg)
                 m.submodules[f"pe_r{r}_c{c}"] = pe
                 pes.append(pe)
 

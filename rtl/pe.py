@@ -8,12 +8,29 @@ from .buffers import Scratchpad
 from .mac import Mac, mac_op_layout
 from .passcfg import pe_pass_layout
 
-__all__ = ["ProcessingElement", "pe_stats_layout"]
+__all__ = ["ProcessingElement", "pe_signature", "pe_stats_layout"]
 
 
 def pe_stats_layout():
     """Per-cycle event counts a PE reports for the performance counters."""
     return data.StructLayout({"mac_active": 1, "spad_reads": 2, "spad_writes": 2})
+
+
+def pe_signature(cfg):
+    """Ports of :class:`ProcessingElement` (also used for black-box instances of it)."""
+    return wiring.Signature({
+        "pass_cfg": In(pe_pass_layout(cfg)),
+        "accumulate": In(1),
+        "start": In(1),
+        "busy": Out(1),
+        "done": Out(1),
+        "error": Out(1),
+        "i_filter": In(stream.Signature(data.ArrayLayout(signed(cfg.weight_bits), cfg.lanes))),
+        "i_ifmap": In(stream.Signature(unsigned(cfg.act_bits))),
+        "i_psum": In(stream.Signature(signed(cfg.psum_bits))),
+        "o_psum": Out(stream.Signature(signed(cfg.psum_bits))),
+        "stats": Out(pe_stats_layout()),
+    })
 
 
 class ProcessingElement(wiring.Component):
@@ -43,19 +60,7 @@ class ProcessingElement(wiring.Component):
 
     def __init__(self, cfg):
         self.cfg = cfg
-        super().__init__({
-            "pass_cfg": In(pe_pass_layout(cfg)),
-            "accumulate": In(1),
-            "start": In(1),
-            "busy": Out(1),
-            "done": Out(1),
-            "error": Out(1),
-            "i_filter": In(stream.Signature(data.ArrayLayout(signed(cfg.weight_bits), cfg.lanes))),
-            "i_ifmap": In(stream.Signature(unsigned(cfg.act_bits))),
-            "i_psum": In(stream.Signature(signed(cfg.psum_bits))),
-            "o_psum": Out(stream.Signature(signed(cfg.psum_bits))),
-            "stats": Out(pe_stats_layout()),
-        })
+        super().__init__(pe_signature(cfg))
 
     def elaborate(self, platform):
         cfg = self.cfg

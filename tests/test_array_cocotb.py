@@ -2,7 +2,7 @@
 
 import pytest
 
-from rtl.array import PeArray
+from gen.verilog import array_verilog
 from rtl.config import preset
 from sim_tb.runner import SIMULATORS
 from tests.cocotb_util import run_bench
@@ -21,5 +21,6 @@ LAYERS = [
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_array_verilog(sim):
     cfg = preset("tiny")
-    run_bench(PeArray(cfg), "pe_array", cfg, "sim_tb.tb_array", sim,
+    # the Verilog back end's form: one shared PE module instantiated rows x cols times
+    run_bench(None, "pe_array", cfg, "sim_tb.tb_array", sim, text=array_verilog(cfg),
               params={"seed": 3, "layers": LAYERS})
