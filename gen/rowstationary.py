@@ -13,7 +13,7 @@ import numpy as np
 
 from rtl.passcfg import ArrayPass, Block, PePass
 
-__all__ = ["ConvShape", "plan_conv", "filter_words", "ifmap_words", "output_slots",
+__all__ = ["ConvShape", "plan_conv", "role_words", "filter_words", "ifmap_words", "output_slots",
            "run_passes_reference"]
 
 
@@ -116,6 +116,21 @@ def plan_conv(cfg, shape, pa=None, act_signed=False, chans=None, filters=None, c
     for ap in passes:
         ap.check(cfg)
     return passes
+
+
+def role_words(cfg, ap):
+    """The array's ``i_pe_cfg`` words for pass ``ap``: one per PE, disabled where unused."""
+    roles = ap.pe_configs()
+    words = []
+    for c in range(cfg.cols):
+        for r in range(cfg.rows):
+            word = {"index": c * cfg.rows + r, "enable": (r, c) in roles}
+            if (r, c) in roles:
+                pe = roles[(r, c)]
+                word.update(filter_tag=pe.filter_tag, ifmap_tag=pe.ifmap_tag,
+                            accumulate=pe.accumulate, top=pe.top)
+            words.append(word)
+    return words
 
 
 def filter_words(cfg, ap, w):

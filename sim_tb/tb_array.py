@@ -9,7 +9,8 @@ import numpy as np
 from cocotb.triggers import RisingEdge
 
 from gen.golden import conv2d, value_range
-from gen.rowstationary import ConvShape, filter_words, ifmap_words, output_slots, plan_conv
+from gen.rowstationary import (ConvShape, filter_words, ifmap_words, output_slots, plan_conv,
+                               role_words)
 from rtl.config import AccelConfig
 from rtl.passcfg import array_pe_cfg_layout, tag_bits
 from sim_tb.common import StreamSink, StreamSource, load_params, start_clock, watchdog
@@ -59,15 +60,8 @@ async def run_layer(dut, cfg, layer, seed, stall, timeout_cycles):
 
     async def run_pass(ap):
         nonlocal cycles
-        roles = ap.pe_configs()
-        for c in range(cfg.cols):
-            for r in range(cfg.rows):
-                pc = roles.get((r, c))
-                word = {"index": c * cfg.rows + r, "enable": pc is not None}
-                if pc is not None:
-                    word.update(filter_tag=pc.filter_tag, ifmap_tag=pc.ifmap_tag,
-                                accumulate=pc.accumulate, top=pc.top)
-                await cfg_src.send(role_layout.const(word).as_value().value)
+        for word in role_words(cfg, ap):
+            await cfg_src.send(role_layout.const(word).as_value().value)
         dut.pass_cfg.value = ap.pe.const(cfg).as_value().value
         dut.start.value = 1
         await RisingEdge(dut.clk)

@@ -8,7 +8,7 @@ import pytest
 
 from gen.golden import conv2d, value_range
 from gen.rowstationary import (ConvShape, filter_words, ifmap_words, output_slots, plan_conv,
-                               run_passes_reference)
+                               role_words, run_passes_reference)
 from rtl.array import PeArray
 from rtl.config import preset
 from rtl.passcfg import ArrayPass, Block, PePass
@@ -44,15 +44,8 @@ class ArrayDriver:
 
         async def control(ctx):
             for ap, *_ in plan:
-                roles = ap.pe_configs()
-                for c in range(cfg.cols):
-                    for r in range(cfg.rows):
-                        pc = roles.get((r, c))
-                        word = {"index": c * cfg.rows + r, "enable": pc is not None}
-                        if pc is not None:
-                            word.update(filter_tag=pc.filter_tag, ifmap_tag=pc.ifmap_tag,
-                                        accumulate=pc.accumulate, top=pc.top)
-                        await stream_put(ctx, dut.i_pe_cfg, word)
+                for word in role_words(cfg, ap):
+                    await stream_put(ctx, dut.i_pe_cfg, word)
                 ctx.set(dut.pass_cfg, ap.pe.const(cfg))
                 ctx.set(dut.start, 1)
                 await ctx.tick()

@@ -5,91 +5,39 @@ import random
 import numpy as np
 import pytest
 
+from gen.glbplan import plan_layer
 from gen.golden import OutputStage, conv2d, output_stage, value_range
-from gen.rowstationary import ConvShape, filter_words, plan_conv
-from rtl.buffers import psum_container_bits, psums_per_word
+from gen.rowstationary import ConvShape
 from rtl.config import preset
 from rtl.core import Core
 from rtl.outstage import outstage_config_value
-from rtl.sender import act_container_bits, filter_word_bits
 from rtl.store import OUT_CONTAINERS
 from tests.simutil import Stalls, run_sim, stream_get, stream_put
 
 
-def pack(values, bits, per_word):
-    return [sum((int(v) & ((1 << bits) - 1)) << (i * bits)
-                for i, v in enumerate(values[k:k + per_word]))
-            for k in range(0, len(values), per_word)]
-
-
-def glb_image(cfg, shape, passes, x, w, bias):
-    """GLB words: filter keys of every pass (send order), the HWC input, the psum tile (e, f, m)
-    initialised with the bias. Returns (words, per-pass filter bases, ifmap base, psum base)."""
-    bus = cfg.dram_data_bits
-    fbits, acont, pc = filter_word_bits(cfg), act_container_bits(cfg), psum_container_bits(cfg)
-    wcont = fbits // cfg.lanes
-    f_per, a_per, k = bus // fbits, bus // acont, psums_per_word(cfg)
-    words, fbases = [], []
-    for ap in passes:
-        fw = filter_words(cfg, ap, w)
-        fbases.append(len(words) * f_per)
-        vals = [sum((v & ((1 << wcont) - 1)) << (l * wcont) for l, v in enumerate(lanes))
-                for _, lanes in fw]
-        words += pack(vals, fbits, f_per)
-    ibase = len(words) * a_per
-    words += pack(np.transpose(x, (1, 2, 0)).reshape(-1), acont, a_per)
-    pbase = len(words) * k
-    tile = np.broadcast_to(bias, (shape.E, shape.F, shape.M)).reshape(-1)
-    words += pack(tile, pc, k)
-    return words, fbases, ibase, pbase
-
-
 def run_layer(cfg, shape, x, w, bias, stage, pa, act_signed, stall_prob=0.2, seed=0):
-    passes = plan_conv(cfg, shape, pa=pa, act_signed=act_signed, chain=False)
-    words, fbases, ibase, pbase = glb_image(cfg, shape, passes, x, w, bias)
-    assert len(words) <= cfg.glb_words, "test layer must fit the GLB"
+    """Load the GLB image, run every pass, store through the output stage; returns (M, E, F)."""
+    plan = plan_layer(cfg, shape, x, w, bias, pa=pa, act_signed=act_signed)
     dut = Core(cfg)
     rng = random.Random(seed)
     container = 32 if stage is None else (8 if stage.out_bits <= 8 else 16)
-    count = shape.M * shape.E * shape.F
-    n_out = -(-count // (cfg.dram_data_bits // container))
+    n_out = -(-plan.store_count // (cfg.dram_data_bits // container))
     out = []
     status = {"pass_errors": []}
 
     async def control(ctx):
-        for a, word in enumerate(words):
+        for a, word in enumerate(plan.words):
             await stream_put(ctx, dut.i_load, {"addr": a, "data": word})
-        for ap, fbase in zip(passes, fbases):
-            ftags, itags = ap.tags()
-            per_key = len(filter_words(cfg, ap, w)) // len(ftags)
-            for key, t in ftags.items():
-                await stream_put(ctx, dut.i_sender_table,
-                                 {"ifmap": 0, "index": t, "base": fbase + t * per_key})
-            for (c0, h), t in itags.items():
-                await stream_put(ctx, dut.i_sender_table,
-                                 {"ifmap": 1, "index": t,
-                                  "base": ibase + h * shape.W * shape.C + c0})
-            roles = ap.pe_configs()
-            for c in range(cfg.cols):
-                for r in range(cfg.rows):
-                    pc = roles.get((r, c))
-                    role = {"index": c * cfg.rows + r, "enable": pc is not None}
-                    if pc is not None:
-                        role.update(filter_tag=pc.filter_tag, ifmap_tag=pc.ifmap_tag,
-                                    accumulate=pc.accumulate, top=pc.top)
-                    await stream_put(ctx, dut.i_roles, role)
-            tops = ap.tops(cfg)
-            for k, (_, _, block, j) in enumerate(tops):
-                await stream_put(ctx, dut.i_writer_table, {
-                    "index": k, "accumulate": 1,
-                    "base": pbase + (block.e0 + j) * shape.F * shape.M + block.m0})
-            ctx.set(dut.sender_job, {
-                "filter_tags": len(ftags), "filter_words": per_key, "ifmap_tags": len(itags),
-                "chans": ap.pe.chans, "taps": ap.pe.taps, "stride": ap.pe.stride,
-                "cols": ap.pe.cols, "pos_stride": shape.C})
-            ctx.set(dut.pass_cfg, ap.pe.const(cfg))
-            ctx.set(dut.writer_job, {"tops": len(tops), "filters": ap.pe.filters,
-                                     "cols": ap.pe.cols, "col_stride": shape.M})
+        for cmd in plan.passes:
+            for entry in cmd.sender_table:
+                await stream_put(ctx, dut.i_sender_table, entry)
+            for role in cmd.roles:
+                await stream_put(ctx, dut.i_roles, role)
+            for entry in cmd.writer_table:
+                await stream_put(ctx, dut.i_writer_table, entry)
+            ctx.set(dut.sender_job, cmd.sender_job)
+            ctx.set(dut.pass_cfg, cmd.array_pass.pe.const(cfg))
+            ctx.set(dut.writer_job, cmd.writer_job)
             ctx.set(dut.start_pass, 1)
             await ctx.tick()
             ctx.set(dut.start_pass, 0)
@@ -98,7 +46,7 @@ def run_layer(cfg, shape, x, w, bias, stage, pa, act_signed, stall_prob=0.2, see
             status["pass_errors"].append(ctx.get(dut.pass_error))
         while ctx.get(dut.busy):
             await ctx.tick()
-        ctx.set(dut.store_job, {"src": pbase, "count": count,
+        ctx.set(dut.store_job, {"src": plan.store_src, "count": plan.store_count,
                                 "container": OUT_CONTAINERS.index(container),
                                 "stage": outstage_config_value(cfg, stage)})
         ctx.set(dut.start_store, 1)
@@ -113,7 +61,7 @@ def run_layer(cfg, shape, x, w, bias, stage, pa, act_signed, stall_prob=0.2, see
             out.append(await stream_get(ctx, dut.o_wdata, Stalls(rng, stall_prob)))
 
     run_sim(dut, control, sink, deadline_cycles=400_000)
-    assert status["pass_errors"] == [0] * len(passes) and status["glb_error"] == 0
+    assert status["pass_errors"] == [0] * len(plan.passes) and status["glb_error"] == 0
     per = cfg.dram_data_bits // container
     signed_out = stage is None or not stage.relu
     vals = []
@@ -121,7 +69,7 @@ def run_layer(cfg, shape, x, w, bias, stage, pa, act_signed, stall_prob=0.2, see
         for i in range(per):
             v = (word >> (i * container)) & ((1 << container) - 1)
             vals.append(v - (1 << container) if signed_out and v >> (container - 1) else v)
-    return np.array(vals[:count]).reshape(shape.E, shape.F, shape.M).transpose(2, 0, 1)
+    return np.array(vals[:plan.store_count]).reshape(shape.E, shape.F, shape.M).transpose(2, 0, 1)
 
 
 @pytest.mark.parametrize("name,shape,pa,act_signed,stage", [
@@ -142,3 +90,12 @@ def test_core_runs_layer_from_glb(name, shape, pa, act_signed, stage):
     y = run_layer(cfg, shape, x, w, bias, stage, pa, act_signed)
     golden = output_stage(conv2d(x[None], w, bias, stride=shape.stride)[0], stage)
     np.testing.assert_array_equal(y, golden)
+
+
+def test_layer_too_big_for_the_glb_is_rejected():
+    cfg = preset("tiny")
+    shape = ConvShape(C=16, H=40, W=40, M=4, R=3, S=3)
+    x = np.zeros((16, 40, 40), dtype=np.int64)
+    w = np.zeros((4, 16, 3, 3), dtype=np.int64)
+    with pytest.raises(ValueError, match="glb_bytes: the layer needs .* glb_bytes=8192"):
+        plan_layer(cfg, shape, x, w)

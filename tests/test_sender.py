@@ -10,58 +10,21 @@ from amaranth.hdl import Module, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from gen.glbplan import plan_layer
 from gen.golden import conv2d, value_range
-from gen.rowstationary import ConvShape, filter_words, ifmap_words, output_slots, plan_conv
+from gen.rowstationary import ConvShape, filter_words, ifmap_words, output_slots
 from rtl.array import PeArray
 from rtl.config import preset
 from rtl.passcfg import array_pe_cfg_layout, pe_pass_layout
-from rtl.sender import (SENDER_ADDR_BITS, Sender, act_container_bits, filter_word_bits,
+from rtl.sender import (SENDER_ADDR_BITS, Sender,
                         sender_job_layout, sender_table_layout)
 from tests.simutil import Stalls, run_sim, stream_get, stream_put
 
 
-def pack(values, bits, per_word):
-    """Pack unsigned ``bits``-wide values, ``per_word`` to a word, into a list of word ints."""
-    words = []
-    for i in range(0, len(values), per_word):
-        w = 0
-        for k, v in enumerate(values[i:i + per_word]):
-            w |= (int(v) & ((1 << bits) - 1)) << (k * bits)
-        words.append(w)
-    return words
-
-
-def glb_image(cfg, ap, x, w):
-    """GLB words holding the pass's filter keys (send order) then the ifmap tensor (H, W, C).
-
-    Returns (words, filter table, ifmap table, job fields).
-    """
-    lanes, wcont = cfg.lanes, filter_word_bits(cfg) // cfg.lanes
-    acont = act_container_bits(cfg)
-    bus = cfg.dram_data_bits
-    fw = filter_words(cfg, ap, w)
-    ftags, itags = ap.tags()
-    per_key = len(fw) // len(ftags)
-    fvals = []
-    for _, lanes_w in fw:
-        fvals.append(sum((v & ((1 << wcont) - 1)) << (l * wcont) for l, v in enumerate(lanes_w)))
-    fwords = pack(fvals, filter_word_bits(cfg), bus // filter_word_bits(cfg))
-    C, H, W = x.shape
-    hwc = np.transpose(x, (1, 2, 0)).reshape(-1)
-    iwords = pack(hwc, acont, bus // acont)
-    ibase_word = len(fwords)
-    ibase = ibase_word * (bus // acont)                 # element address of the tensor
-    ftable = {t: t * per_key for t in range(len(ftags))}
-    itable = {t: ibase + (h * W) * C + c0 for (c0, h), t in itags.items()}
-    job = {"filter_tags": len(ftags), "filter_words": per_key, "ifmap_tags": len(itags),
-           "chans": ap.pe.chans, "taps": ap.pe.taps, "stride": ap.pe.stride,
-           "cols": ap.pe.cols, "pos_stride": C}
-    return fwords + iwords, ftable, itable, job
-
-
-def run_sender(cfg, ap, x, w, stall_prob, seed):
+def run_sender(cfg, words, cmd, x, w, stall_prob, seed):
+    """Run pass ``cmd`` (a gen.glbplan.PassCommands) from GLB image ``words``; check the streams."""
     dut = Sender(cfg)
-    words, ftable, itable, job = glb_image(cfg, ap, x, w)
+    ap, job = cmd.array_pass, cmd.sender_job
     rng = random.Random(seed)
     pending = deque()
     got_f, got_i = [], []
@@ -69,10 +32,8 @@ def run_sender(cfg, ap, x, w, stall_prob, seed):
     state = {"done": False}
 
     async def control(ctx):
-        for t, base in ftable.items():
-            await stream_put(ctx, dut.i_table, {"ifmap": 0, "index": t, "base": base})
-        for t, base in itable.items():
-            await stream_put(ctx, dut.i_table, {"ifmap": 1, "index": t, "base": base})
+        for entry in cmd.sender_table:
+            await stream_put(ctx, dut.i_table, entry)
         ctx.set(dut.job, job)
         ctx.set(dut.start, 1)
         await ctx.tick()
@@ -127,8 +88,9 @@ def test_sender_streams_match_schedule(case, stall_prob):
     wlo, whi = value_range(cfg.weight_bits, True)
     x = rng.integers(alo, ahi + 1, (shape.C, shape.H, shape.W))
     w = rng.integers(wlo, whi + 1, (shape.M, shape.C, shape.R, shape.S))
-    for k, ap in enumerate(plan_conv(cfg, shape, pa=pa, act_signed=act_signed)[:2]):
-        run_sender(cfg, ap, x, w, stall_prob, seed=case * 10 + k)
+    plan = plan_layer(cfg, shape, x, w, pa=pa, act_signed=act_signed, chain=True)
+    for k, cmd in enumerate(plan.passes[:2]):
+        run_sender(cfg, plan.words, cmd, x, w, stall_prob, seed=case * 10 + k)
 
 
 def test_sender_rejects_filter_words_wider_than_the_bus():
@@ -181,30 +143,25 @@ def test_sender_feeds_array_whole_layer(case):
     wlo, whi = value_range(cfg.weight_bits, True)
     x = rng.integers(alo, ahi + 1, (shape.C, shape.H, shape.W))
     w = rng.integers(wlo, whi + 1, (shape.M, shape.C, shape.R, shape.S))
-    passes = plan_conv(cfg, shape, pa=pa, act_signed=act_signed)
     dut = SenderArray(cfg)
     prng = random.Random(case)
     y = np.zeros((shape.M, shape.E, shape.F), dtype=np.int64)
-    plan = [(ap, *glb_image(cfg, ap, x, w), output_slots(cfg, ap)) for ap in passes]
+    layer = plan_layer(cfg, shape, x, w, pa=pa, act_signed=act_signed, chain=True)
+    words = layer.words
     pending = deque()
 
+    def reads(cmd):
+        ap = cmd.array_pass
+        return len(filter_words(cfg, ap, w)) + len(ifmap_words(cfg, ap, x))
+
     async def control(ctx):
-        for ap, words, ftable, itable, job, slots in plan:
-            for t, base in ftable.items():
-                await stream_put(ctx, dut.i_table, {"ifmap": 0, "index": t, "base": base})
-            for t, base in itable.items():
-                await stream_put(ctx, dut.i_table, {"ifmap": 1, "index": t, "base": base})
-            roles = ap.pe_configs()
-            for c in range(cfg.cols):
-                for r in range(cfg.rows):
-                    pc = roles.get((r, c))
-                    word = {"index": c * cfg.rows + r, "enable": pc is not None}
-                    if pc is not None:
-                        word.update(filter_tag=pc.filter_tag, ifmap_tag=pc.ifmap_tag,
-                                    accumulate=pc.accumulate, top=pc.top)
-                    await stream_put(ctx, dut.i_pe_cfg, word)
-            ctx.set(dut.job, job)
-            ctx.set(dut.pass_cfg, ap.pe.const(cfg))
+        for cmd in layer.passes:
+            for entry in cmd.sender_table:
+                await stream_put(ctx, dut.i_table, entry)
+            for role in cmd.roles:
+                await stream_put(ctx, dut.i_pe_cfg, role)
+            ctx.set(dut.job, cmd.sender_job)
+            ctx.set(dut.pass_cfg, cmd.array_pass.pe.const(cfg))
             ctx.set(dut.start, 1)
             await ctx.tick()
             ctx.set(dut.start, 0)
@@ -214,21 +171,20 @@ def test_sender_feeds_array_whole_layer(case):
             await ctx.tick()
 
     async def glb_requests(ctx):
-        for ap, words, *_ in plan:
-            for _ in range(len(filter_words(cfg, ap, w)) + len(ifmap_words(cfg, ap, x))):
-                addr = await stream_get(ctx, dut.o_glb_addr, Stalls(prng, 0.2))
-                pending.append(words[addr])
+        for cmd in layer.passes:
+            for _ in range(reads(cmd)):
+                pending.append(words[await stream_get(ctx, dut.o_glb_addr, Stalls(prng, 0.2))])
 
     async def glb_responses(ctx):
-        for ap, *_ in plan:
-            for _ in range(len(filter_words(cfg, ap, w)) + len(ifmap_words(cfg, ap, x))):
+        for cmd in layer.passes:
+            for _ in range(reads(cmd)):
                 while not pending:
                     await ctx.tick()
                 await stream_put(ctx, dut.i_glb_data, pending.popleft(), Stalls(prng, 0.2))
 
     async def outputs(ctx):
-        for *_, slots in plan:
-            for slot in slots:
+        for cmd in layer.passes:
+            for slot in output_slots(cfg, cmd.array_pass):
                 y[slot] += (await stream_get(ctx, dut.o_psum, Stalls(prng, 0.2))).data
 
     run_sim(dut, control, glb_requests, glb_responses, outputs, deadline_cycles=200_000)
