@@ -2,7 +2,6 @@
 
 from amaranth.hdl import *
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.coding import PriorityEncoder
 from amaranth.lib.wiring import In, Out
 
 from .passcfg import array_pe_cfg_layout, pe_pass_layout, tag_bits
@@ -147,26 +146,26 @@ class PeArray(wiring.Component):
             m.d.sync += o_valid.eq(0)
         can_load = ~o_valid | self.o_psum.ready
 
-        m.submodules.first_top = first_top = PriorityEncoder(n)
-        m.submodules.next_top = next_top = PriorityEncoder(n)
-        m.d.comb += [first_top.i.eq(tops),
-                     next_top.i.eq(tops & (Const((1 << n) - 1, n) << (k_cur + 1))[:n])]
+        later_tops = Signal(n)
+        m.d.comb += later_tops.eq(tops & (Const((1 << n) - 1, n) << (k_cur + 1))[:n])
+        first_any, first_idx = _lowest_set(m, tops, "first_top")
+        next_any, next_idx = _lowest_set(m, later_tops, "next_top")
 
         sel_valid = Signal()
         sel_data = Signal(signed(cfg.psum_bits))
         m.d.comb += [sel_valid.eq(Array(pe.o_psum.valid for pe in pes)[k_cur]),
                      sel_data.eq(Array(pe.o_psum.payload for pe in pes)[k_cur])]
         take = collecting & can_load & sel_valid
-        final = (p_cnt + 1 == job.filters) & next_top.n & (f_cnt + 1 == job.cols)
+        final = (p_cnt + 1 == job.filters) & ~next_any & (f_cnt + 1 == job.cols)
         with m.If(take):
             m.d.sync += [o_valid.eq(1), self.o_psum.payload.data.eq(sel_data),
                          self.o_psum.payload.last.eq(final), p_cnt.eq(p_cnt + 1)]
             with m.If(p_cnt + 1 == job.filters):
                 m.d.sync += p_cnt.eq(0)
-                with m.If(~next_top.n):
-                    m.d.sync += k_cur.eq(next_top.o)
+                with m.If(next_any):
+                    m.d.sync += k_cur.eq(next_idx)
                 with m.Else():
-                    m.d.sync += [k_cur.eq(first_top.o), f_cnt.eq(f_cnt + 1)]
+                    m.d.sync += [k_cur.eq(first_idx), f_cnt.eq(f_cnt + 1)]
                     with m.If(f_cnt + 1 == job.cols):
                         m.d.sync += collecting.eq(0)
 
@@ -213,7 +212,7 @@ class PeArray(wiring.Component):
                         ]
                         m.next = "SET_FIRST"
             with m.State("SET_FIRST"):
-                m.d.sync += k_cur.eq(first_top.o)
+                m.d.sync += k_cur.eq(first_idx)
                 m.next = "RUN"
             with m.State("RUN"):
                 with m.If((running & ~pe_done) == 0):
@@ -234,6 +233,24 @@ class PeArray(wiring.Component):
         for field in ("mac_active", "spad_reads", "spad_writes"):
             m.d.comb += self.stats[field].eq(_tree_sum(m, [pe.stats[field] for pe in pes], field))
         return m
+
+
+def _lowest_set(m, bits, name):
+    """``(any, index)`` of the lowest set bit of ``bits``, as a balanced tree of named signals."""
+    nodes = [(bits[i], Const(i, range(len(bits)))) for i in range(len(bits))]
+    level = 0
+    while len(nodes) > 1:
+        nxt = []
+        for i in range(0, len(nodes) - 1, 2):
+            (a_any, a_idx), (b_any, b_idx) = nodes[i], nodes[i + 1]
+            node_any = Signal(name=f"{name}_any{level}_{i // 2}")
+            node_idx = Signal(range(len(bits)), name=f"{name}_idx{level}_{i // 2}")
+            m.d.comb += [node_any.eq(a_any | b_any), node_idx.eq(Mux(a_any, a_idx, b_idx))]
+            nxt.append((node_any, node_idx))
+        if len(nodes) % 2:
+            nxt.append(nodes[-1])
+        nodes, level = nxt, level + 1
+    return nodes[0]
 
 
 def _tree_sum(m, values, name):
