@@ -50,6 +50,8 @@ class LayerPlan:
     passes: list
     store_src: int
     store_count: int
+    input_word: int = 0     # first word of the input
+    psum_word: int = 0      # first word of the psum tile
 
 
 def plan_layer(cfg, shape, x, w, bias=None, pa=None, act_signed=False, chain=False):
@@ -74,9 +76,11 @@ def plan_layer(cfg, shape, x, w, bias=None, pa=None, act_signed=False, chain=Fal
                 for _, lanes in fw]
         words += pack(vals, fbits, f_per)
         cmds.append((ap, fbase, len(fw)))
-    ibase = len(words) * a_per
+    input_word = len(words)
+    ibase = input_word * a_per
     words += pack(np.transpose(x, (1, 2, 0)).reshape(-1), acont, a_per)
-    pbase = len(words) * k
+    psum_word = len(words)
+    pbase = psum_word * k
     b = np.zeros(shape.M, dtype=np.int64) if bias is None else np.asarray(bias)
     words += pack(np.broadcast_to(b, (shape.E, shape.F, shape.M)).reshape(-1), pc, k)
     if len(words) > cfg.glb_words:
@@ -104,4 +108,5 @@ def plan_layer(cfg, shape, x, w, bias=None, pa=None, act_signed=False, chain=Fal
                            "col_stride": shape.M}
         plans.append(pcmd)
     return LayerPlan(words=words, passes=plans, store_src=pbase,
-                     store_count=shape.M * shape.E * shape.F)
+                     store_count=shape.M * shape.E * shape.F, input_word=input_word,
+                     psum_word=psum_word)

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-__all__ = ["TOP_NAME", "PE_MODULE", "build_top", "to_verilog", "write_build", "BlackBox",
-           "array_verilog"]
+__all__ = ["TOP_NAME", "PE_MODULE", "build_top", "top_verilog", "to_verilog", "write_build",
+           "BlackBox", "array_verilog"]
 
 #: Verilog module name of the generated top.
 TOP_NAME = "accel"
@@ -11,14 +11,20 @@ TOP_NAME = "accel"
 PE_MODULE = "rs_pe"
 
 
-def build_top(cfg):
-    """The top-level component for ``cfg``.
+def build_top(cfg, **kwargs):
+    """The accelerator (:class:`rtl.top.Accelerator`) for ``cfg`` with every PE a black-box
+    instance of ``PE_MODULE`` (see :func:`top_verilog`); ``kwargs`` go to the Accelerator."""
+    from rtl.pe import pe_signature
+    from rtl.top import Accelerator
+    return Accelerator(cfg, make_pe=lambda c: BlackBox(pe_signature(c), PE_MODULE), **kwargs)
 
-    Placeholder until the complete accelerator lands: the top is the processing element
-    (:class:`rtl.pe.ProcessingElement`), a real unit of the design with the config's widths.
-    """
+
+def top_verilog(cfg, name=TOP_NAME, **kwargs):
+    """Verilog of the accelerator for ``cfg`` as module ``name``: the PE module once, then the
+    top that instantiates it ``rows * cols`` times."""
     from rtl.pe import ProcessingElement
-    return ProcessingElement(cfg)
+    return to_verilog(ProcessingElement(cfg), PE_MODULE) + "\n" + \
+        to_verilog(build_top(cfg, **kwargs), name)
 
 
 def to_verilog(component, name):
@@ -72,13 +78,14 @@ def array_verilog(cfg, name="pe_array"):
 def write_build(cfg, out_dir, component=None, name=TOP_NAME, text=None):
     """Write ``<out_dir>/<name>.v`` and ``<out_dir>/config.json``; return the Verilog path.
 
-    The Verilog is ``text`` if given, else that of ``component`` (default: the top for ``cfg``).
+    The Verilog is ``text`` if given, else that of ``component`` (default: the accelerator top,
+    :func:`top_verilog`).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     vpath = out / f"{name}.v"
     if text is None:
-        text = to_verilog(component if component is not None else build_top(cfg), name)
+        text = top_verilog(cfg, name) if component is None else to_verilog(component, name)
     vpath.write_text(text)
     (out / "config.json").write_text(cfg.to_json() + "\n")
     return vpath

@@ -10,7 +10,7 @@ from amaranth.lib.wiring import In, Out
 
 from rtl.axi import AXI_RESP_OKAY, AXI_RESP_SLVERR, axi4lite_signature
 
-__all__ = ["Reg", "RegInfo", "CsrBank", "CSR_KINDS"]
+__all__ = ["Reg", "RegInfo", "CsrBank", "CSR_KINDS", "reg_offsets"]
 
 #: Register kinds, see :class:`CsrBank`.
 CSR_KINDS = ("ro", "rw", "pulse", "counter")
@@ -43,6 +43,16 @@ class RegInfo(NamedTuple):
     offset: int
     kind: str
     doc: str
+
+
+def reg_offsets(regs):
+    """Byte offset of each register of ``regs`` in a :class:`CsrBank`'s map, by name (the map
+    without building the bank, e.g. for host software)."""
+    offsets, offset = {}, 0
+    for reg in regs:
+        offsets[reg.name] = offset
+        offset += _SIZES[reg.kind]
+    return offsets
 
 
 def _is_int(value):
@@ -122,7 +132,6 @@ class CsrBank(wiring.Component):
             {"regs", "addr_bits"}
         members = {"s_axil": In(axi4lite_signature(addr_bits, 32))}
         owner = {}   # member name -> index of the entry that made it
-        offsets = {}
         offset = 0
         for i, reg in enumerate(regs):
             if not isinstance(reg, Reg):
@@ -178,12 +187,11 @@ class CsrBank(wiring.Component):
                 raise ValueError(f"{where}: does not fit in addr_bits={addr_bits}: needs bytes "
                                  f"{offset:#x}..{offset + size - 1:#x} of a {1 << addr_bits}-byte "
                                  f"address space (too many registers)")
-            offsets[reg.name] = offset
             offset += size
 
         self.regs = regs
         self.addr_bits = addr_bits
-        self._offsets = offsets
+        self._offsets = reg_offsets(regs)
         super().__init__(members)
 
     def address_of(self, name):

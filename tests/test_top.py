@@ -1,0 +1,203 @@
+"""The complete accelerator (rtl/top.py + rtl/control.py) in the Amaranth simulator: layers run from
+a DRAM image through CSRs bit-exact vs the golden model, and every error path ends with a status."""
+
+import random
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from gen.golden import OutputStage
+from gen.layer import Layer
+from gen.program import Program, decode, encode_value, layer_image
+from rtl.axi import AXI_RESP_SLVERR
+from rtl.config import preset
+from rtl.control import ERRORS
+from rtl.outstage import outstage_config_value
+from rtl.store import OUT_CONTAINERS
+from rtl.top import CHIP_ID, COUNTERS, Accelerator, config_words, csr_map
+from tests.simutil import run_sim
+from tests.test_dram import AxiSlaveModel
+
+MAX_BURST, MAX_OUTSTANDING = 16, 4
+
+
+class AxiLiteDriver:
+    """AXI4-Lite master for the Amaranth simulator (one access at a time)."""
+
+    def __init__(self, bus):
+        self.bus = bus
+
+    async def write(self, ctx, addr, data):
+        bus = self.bus
+        ctx.set(bus.awaddr, addr)
+        ctx.set(bus.wdata, data)
+        ctx.set(bus.wstrb, 0xF)
+        ctx.set(bus.awvalid, 1)
+        ctx.set(bus.wvalid, 1)
+        aw = w = False
+        while not (aw and w):
+            _, _, awready, wready = await ctx.tick().sample(bus.awready, bus.wready)
+            aw |= bool(awready)
+            w |= bool(wready)
+            ctx.set(bus.awvalid, not aw)
+            ctx.set(bus.wvalid, not w)
+        ctx.set(bus.bready, 1)
+        resp, = await ctx.tick().sample(bus.bresp).until(bus.bvalid)
+        ctx.set(bus.bready, 0)
+        return resp
+
+    async def read(self, ctx, addr):
+        bus = self.bus
+        ctx.set(bus.araddr, addr)
+        ctx.set(bus.arvalid, 1)
+        await ctx.tick().until(bus.arready)
+        ctx.set(bus.arvalid, 0)
+        ctx.set(bus.rready, 1)
+        data, = await ctx.tick().sample(bus.rdata).until(bus.rvalid)
+        ctx.set(bus.rready, 0)
+        return data
+
+
+def run_top(cfg, data, prog_addr=0, *, err_ranges=(), stall=0.2, timeout=0, seed=0,
+            deadline=300_000):
+    """Load ``data`` into DRAM, start the program, poll until done; returns the CSR readings
+    (status, error_code, error_pc, every counter, the config words) and the DRAM model."""
+    top = Accelerator(cfg, max_burst=MAX_BURST, max_outstanding=MAX_OUTSTANDING)
+    slave = AxiSlaveModel(SimpleNamespace(m_axi=top.m_axi, max_burst=MAX_BURST,
+                                          max_outstanding=MAX_OUTSTANDING),
+                          cfg, random.Random(seed), stall=stall, latency=4,
+                          err_ranges=err_ranges)
+    nb = cfg.dram_bytes
+    padded = bytes(data) + bytes(-len(data) % nb)
+    for i in range(0, len(padded), nb):
+        slave.mem[i // nb] = int.from_bytes(padded[i:i + nb], "little")
+    addr = csr_map(cfg)
+    lite = AxiLiteDriver(top.s_axil)
+    out = {}
+
+    async def host(ctx):
+        await lite.write(ctx, addr["prog_lo"], prog_addr & 0xFFFF_FFFF)
+        await lite.write(ctx, addr["prog_hi"], prog_addr >> 32)
+        await lite.write(ctx, addr["timeout"], timeout)
+        await lite.write(ctx, addr["ctrl"], 1)
+        while True:
+            status = await lite.read(ctx, addr["status"])
+            if status & 2:
+                break
+            for _ in range(50):
+                await ctx.tick()
+        out["status"] = status
+        for name in ("error_code", "error_pc", "id", *config_words(cfg)):
+            out[name] = await lite.read(ctx, addr[name])
+        for name in COUNTERS:
+            lo = await lite.read(ctx, addr[name])
+            out[name] = lo | await lite.read(ctx, addr[name] + 4) << 32
+
+    run_sim(top, host, monitors=[slave.run], deadline_cycles=deadline)
+    return out, slave
+
+
+def read_dram(cfg, slave):
+    nb = cfg.dram_bytes
+
+    def read(addr, nbytes):
+        words = range(addr // nb, -(-(addr + nbytes) // nb))
+        return b"".join(slave.read(w).to_bytes(nb, "little") for w in words)[addr % nb:][:nbytes]
+    return read
+
+
+LAYERS = [
+    Layer(N=1, C=2, H=5, W=5, M=3, R=3, S=3, act_bits=8, output=OutputStage(mult=3, shift=6,
+                                                                              relu=True)),
+    Layer(N=2, C=3, H=6, W=4, M=2, R=2, S=3, stride=2, pad=1, act_bits=4, act_signed=True),
+]
+
+
+@pytest.mark.parametrize("index", range(len(LAYERS)))
+def test_layer_runs_bit_exact(index):
+    cfg = preset("tiny")
+    layer = LAYERS[index]
+    x, w, bias = layer.random_arrays(index + 11, with_bias=True)
+    image = layer_image(cfg, layer, x, w, bias)
+    out, slave = run_top(cfg, image.data, image.prog_addr, seed=index)
+    assert out["status"] == 0b010 and out["error_code"] == 0, out
+    assert out["id"] == CHIP_ID
+    assert {k: out[k] for k in config_words(cfg)} == config_words(cfg)
+    y = image.output(read_dram(cfg, slave))
+    np.testing.assert_array_equal(y, layer.golden(x, w, bias))
+    # counters: the MAC work is the layer's (every PE-active cycle is one activation bit-step of
+    # lanes MACs), DRAM bytes are the image's reads and the outputs' writes
+    assert out["dram_wr"] == layer.N * image.out_bytes
+    assert out["cycles"] > out["mac_cycles"] > 0 and out["pe_active"] >= out["mac_cycles"]
+
+
+def _program(cfg, build):
+    prog = Program(cfg)
+    build(prog)
+    return prog.to_bytes()
+
+
+def test_program_round_trip():
+    cfg = preset("tiny")
+    layer = LAYERS[1]
+    x, w, bias = layer.random_arrays(3, with_bias=True)
+    image = layer_image(cfg, layer, x, w, bias)
+    instrs = decode(cfg, image.program)
+    ops = [i.op for i in instrs]
+    assert ops.count("PASS") == image.passes * layer.N and ops[-1] == "END"
+    assert ops.count("STORE") == layer.N
+    stores = [i for i in instrs if i.op == "STORE"]
+    assert [s.fields["dram_addr"] for s in stores] == image.out_addrs
+    with pytest.raises(ValueError, match="unknown opcode 9"):
+        decode(cfg, [9])
+
+
+@pytest.mark.parametrize("case", ["bad_opcode", "bad_target", "bad_store", "fetch_dram",
+                                  "load_dram", "store_dram", "timeout"])
+def test_errors_end_the_run(case):
+    cfg = preset("tiny")
+    nb = cfg.dram_bytes
+    err_ranges = ()
+    store_job = {"src": 0, "count": 4, "container": OUT_CONTAINERS.index(32),
+                 "stage": outstage_config_value(cfg, None)}
+    if case == "bad_opcode":
+        data = _program(cfg, lambda p: (p.sync(), p.words.append(0x77), p.end()))
+        failing = 4
+    elif case == "bad_target":
+        data = _program(cfg, lambda p: (p.words.append(3 | 9 << 8 | 1 << 16), p.end()))
+        failing = 0
+    elif case == "bad_store":
+        data = _program(cfg, lambda p: (p.write("store_job", [store_job]),
+                                        p.store(0x400, 4 * 32 // cfg.dram_data_bits + 1),
+                                        p.end()))
+        failing = 4 * (1 + len(p_words(cfg, "store_job")))
+    elif case == "fetch_dram":
+        data = _program(cfg, lambda p: (p.sync(), p.sync(), p.end()))
+        err_ranges = [(4, 8, AXI_RESP_SLVERR)]
+        failing = 0   # the second SYNC's fetch fails; ipc still names the first
+    elif case == "load_dram":
+        data = _program(cfg, lambda p: (p.load(0x400, 0, 4), p.end()))
+        err_ranges = [(0x404, 0x408, AXI_RESP_SLVERR)]
+        failing = 0
+    elif case == "store_dram":
+        data = _program(cfg, lambda p: (p.write("store_job", [store_job]),
+                                        p.store(0x400, 4 * 32 // cfg.dram_data_bits), p.end()))
+        err_ranges = [(0x400, 0x404, AXI_RESP_SLVERR)]
+        failing = 4 * (1 + len(p_words(cfg, "store_job")))
+    else:   # a pass whose writer waits for more outputs than the array makes
+        data = _program(cfg, lambda p: (p.write("writer_job", [{"tops": 1, "filters": 1,
+                                                               "cols": 1, "col_stride": 1}]),
+                                        p.run_pass(), p.end()))
+        failing = 4 * (1 + len(p_words(cfg, "writer_job")))
+    out, _ = run_top(cfg, data, err_ranges=err_ranges, timeout=500 if case == "timeout" else 0,
+                     deadline=20_000)
+    assert out["status"] == 0b110, out
+    assert out["error_code"] == ERRORS[case]
+    if case != "fetch_dram":
+        assert out["error_pc"] == failing
+
+
+def p_words(cfg, target):
+    """Operand words of one value of WRITE ``target``."""
+    return encode_value(Program(cfg).layouts[target], 0)
