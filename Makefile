@@ -13,10 +13,11 @@ SET_ARGS := $(foreach s,$(SET),--set $(s))
 # Parallel pytest workers (pytest-xdist); "auto" = one per core.
 JOBS    ?= auto
 
-.PHONY: help venv setup verilog lint test test-slow bench clean
+.PHONY: help venv setup verilog demo lint test test-slow bench clean
 
 help:
 	@echo "make verilog   [CONFIG=default] [SET=\"rows=6 lanes=8\"]  -> build/<config>/accel.v + config.json"
+	@echo "make demo      [CONFIG=default] [SIM=verilator]  run a 3x3 conv layer in simulation, check vs golden"
 	@echo "make test      default test tier (unit tests + cocotb on Icarus and Verilator)"
 	@echo "make test-slow long runs (@pytest.mark.slow)"
 	@echo "make lint      verilator --lint-only -Wall on the generated Verilog"
@@ -46,6 +47,11 @@ setup:
 
 verilog: $(STAMP)
 	$(PY) -m gen verilog --config $(CONFIG) $(SET_ARGS) --out $(OUT)
+
+# A demo conv layer on random data through the generated Verilog (Verilator or Icarus).
+SIM ?= verilator
+demo: $(STAMP) setup
+	$(PY) -m gen demo --config $(CONFIG) $(SET_ARGS) --sim $(SIM)
 
 lint: $(STAMP)
 	$(PY) -m gen lint --config $(CONFIG) $(SET_ARGS) --out $(OUT)

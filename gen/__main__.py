@@ -52,6 +52,95 @@ def cmd_lint(args):
     return 0
 
 
+def _load_npy(path, what):
+    import numpy as np
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{what}: cannot read {path}: {e}") from None
+
+
+def report_run(cfg, run, sim):
+    """Print the outcome of a layer run; returns the exit status (0 pass, 1 fail)."""
+    s = run.stats
+    if run.error:
+        print(f"FAIL: the accelerator stopped with error '{run.error}' (status {run.status:#x})")
+        return 1
+    total = run.expected.size
+    verdict = "PASS" if run.passed else f"FAIL: {run.mismatches()} of {total} outputs differ"
+    print(f"{verdict} vs the golden model: {total} outputs of {run.layer.summary()}")
+    print(f"  cycles {s['cycles']:,}   MAC utilisation {s['mac_utilisation']:.3f}   "
+          f"PE utilisation {s['pe_utilisation']:.3f}   ({cfg.rows}x{cfg.cols} PEs x {cfg.lanes} "
+          f"lanes, {cfg.mac} MAC, pa={run.layer.act_bits})")
+    print(f"  DRAM read {s['dram_rd']:,} B, written {s['dram_wr']:,} B   GLB reads {s['glb_rd']:,}"
+          f", writes {s['glb_wr']:,}   spad reads {s['spad_rd']:,}, writes {s['spad_wr']:,}")
+    print(f"  {sim}: {s['cycles'] / max(run.wall_s, 1e-9):,.0f} cycles/s "
+          f"({run.wall_s:.1f} s run, {run.build_s:.1f} s build)")
+    return 0 if run.passed else 1
+
+
+def cmd_run_layer(args):
+    import json
+
+    import numpy as np
+
+    from gen.layer import Layer
+    from gen.runlayer import run_layer
+    cfg = config_from_args(args)
+    layer = Layer.load(args.layer)
+    x = _load_npy(args.ifmap, "--ifmap")
+    w = _load_npy(args.weights, "--weights")
+    bias = _load_npy(args.bias, "--bias") if args.bias else None
+    layer.check_arrays(x, w, bias)
+    print(f"running {layer.summary()} on {cfg.name} ({args.sim})", flush=True)
+    try:
+        run = run_layer(cfg, layer, x, w, bias, sim=args.sim, waves=args.waves, progress_s=2.0)
+    except AssertionError as e:     # the bench failed (e.g. its watchdog): say where to look
+        raise RuntimeError(str(e)) from None
+    status = report_run(cfg, run, args.sim)
+    if run.output is not None:
+        np.save(args.out, run.output)
+        print(f"wrote {args.out} {run.output.shape}")
+    if args.stats:
+        stats = {"config": cfg.to_dict(), "layer": layer.to_dict(), "sim": args.sim,
+                 "passed": run.passed, "error": run.error, "wall_s": run.wall_s, **run.stats}
+        Path(args.stats).write_text(json.dumps(stats, indent=2) + "\n")
+        print(f"wrote {args.stats}")
+    if args.waves:
+        from gen.runlayer import build_dir_for
+        print(f"waveforms: {build_dir_for(cfg, args.sim) / 'sim'} (dump.fst / .vcd)")
+    return status
+
+
+#: The layer ``make demo`` runs: a 3x3 convolution with padding and a ReLU output stage.
+DEMO_LAYER = {"name": "demo 3x3", "N": 1, "C": 8, "H": 12, "W": 12, "M": 8, "R": 3, "S": 3,
+              "stride": 1, "pad": 1, "act_bits": 8, "weight_bits": 8, "act_signed": False,
+              "output": {"mult": 3, "shift": 8, "relu": True, "out_bits": 8}}
+
+
+def cmd_demo(args):
+    """Write a layer and random tensors under ``--dir``, then run-layer on them."""
+    import json
+
+    import numpy as np
+
+    from gen.layer import Layer
+    cfg = config_from_args(args)
+    out = Path(args.dir)
+    out.mkdir(parents=True, exist_ok=True)
+    layer = Layer.from_dict(DEMO_LAYER)
+    x, w, bias = layer.random_arrays(args.seed, with_bias=True)
+    (out / "layer.json").write_text(json.dumps(DEMO_LAYER, indent=2) + "\n")
+    for name, arr in (("x", x), ("w", w), ("bias", bias)):
+        np.save(out / f"{name}.npy", arr)
+    cmd = ["run-layer", "--config", args.config, *sum((["--set", s] for s in args.set or []), []),
+           "--layer", str(out / "layer.json"), "--ifmap", str(out / "x.npy"),
+           "--weights", str(out / "w.npy"), "--bias", str(out / "bias.npy"),
+           "--out", str(out / "y.npy"), "--stats", str(out / "stats.json"), "--sim", args.sim]
+    print("python -m gen " + " ".join(cmd), flush=True)
+    return main(cmd)
+
+
 def cmd_config(args):
     cfg = config_from_args(args)
     print(cfg.to_json())
@@ -72,6 +161,27 @@ def main(argv=None):
     add_config_args(p)
     p.add_argument("--out", metavar="DIR", help="output directory (default: build/<config name>)")
     p.set_defaults(func=cmd_lint)
+
+    p = sub.add_parser("run-layer", help="run one conv layer from .npy files in simulation")
+    add_config_args(p)
+    p.add_argument("--layer", required=True, metavar="LAYER.json",
+                   help="N, C, H, W, M, R, S, stride, pad, act_bits, weight_bits, act_signed, "
+                        "output {mult, shift, relu, out_bits}")
+    p.add_argument("--ifmap", required=True, metavar="X.npy", help="activations (N, C, H, W)")
+    p.add_argument("--weights", required=True, metavar="W.npy", help="weights (M, C, R, S)")
+    p.add_argument("--bias", metavar="B.npy", help="bias (M,), 32-bit signed")
+    p.add_argument("--out", required=True, metavar="Y.npy", help="output tensor (N, M, E, F)")
+    p.add_argument("--stats", metavar="STATS.json", help="counters and derived figures")
+    p.add_argument("--sim", choices=["verilator", "icarus"], default="verilator")
+    p.add_argument("--waves", action="store_true", help="dump waveforms (FST/VCD)")
+    p.set_defaults(func=cmd_run_layer)
+
+    p = sub.add_parser("demo", help="run a demo 3x3 conv layer on random data (make demo)")
+    add_config_args(p)
+    p.add_argument("--dir", default="build/demo", help="where the layer and tensors go")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--sim", choices=["verilator", "icarus"], default="verilator")
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("config", help="print a config (preset + overrides) as JSON")
     add_config_args(p)

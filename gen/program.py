@@ -199,7 +199,7 @@ class LayerImage:
     out_addrs: list
     out_bytes: int
     container: int
-    passes: int
+    passes: list            # the array passes of one image (rtl.passcfg.ArrayPass)
 
     def output(self, read):
         """The (N, M, E, F) output tensor, reading DRAM with ``read(addr, nbytes) -> bytes``."""
@@ -305,4 +305,4 @@ def layer_image(cfg, layer, x, w, bias=None):
     data[regions["psum"]:regions["psum"] + len(ps)] = ps
     return LayerImage(layer=layer, data=bytes(data), prog_addr=0, program=prog.words,
                       out_addrs=regions["outputs"], out_bytes=out_words * bus_bytes,
-                      container=container, passes=len(plan.passes))
+                      container=container, passes=[cmd.array_pass for cmd in plan.passes])

@@ -38,3 +38,61 @@ def test_unknown_command_exits_with_usage():
     with pytest.raises(SystemExit) as info:
         main(["frobnicate"])
     assert info.value.code == 2
+
+
+def _layer_files(tmp_path, layer, x, w, bias=None):
+    import numpy as np
+    layer.save(tmp_path / "layer.json")
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "w.npy", w)
+    args = ["--layer", str(tmp_path / "layer.json"), "--ifmap", str(tmp_path / "x.npy"),
+            "--weights", str(tmp_path / "w.npy"), "--out", str(tmp_path / "y.npy")]
+    if bias is not None:
+        np.save(tmp_path / "b.npy", bias)
+        args += ["--bias", str(tmp_path / "b.npy")]
+    return args
+
+
+def test_run_layer_writes_output_and_stats(tmp_path, capsys):
+    import numpy as np
+
+    from gen.golden import OutputStage
+    from gen.layer import Layer
+    layer = Layer(N=1, C=2, H=5, W=4, M=3, R=3, S=2, pad=1, act_bits=5, act_signed=True,
+                  output=OutputStage(mult=7, shift=5, out_bits=8))
+    x, w, bias = layer.random_arrays(4, with_bias=True)
+    args = _layer_files(tmp_path, layer, x, w, bias)
+    assert main(["run-layer", "--config", "tiny", "--sim", "icarus", *args,
+                 "--stats", str(tmp_path / "stats.json")]) == 0
+    out = capsys.readouterr().out
+    assert "PASS vs the golden model" in out and "MAC utilisation" in out
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), layer.golden(x, w, bias))
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["passed"] and stats["cycles"] > 0 and stats["macs"] == layer.macs
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"x_shape": (1, 3, 5, 4)}, r"x: shape must be \(N, C, H, W\) = \(1, 2, 5, 4\)"),
+    ({"act_bits": 9}, "act_bits: the layer's activations have 9 bits but the config's act_bits=8"),
+    ({"H": 60, "W": 60}, "glb_bytes: the layer needs"),
+    ({"act_bits": 20}, "act_bits: must be in 1..16"),
+])
+def test_run_layer_errors_name_the_problem(tmp_path, capsys, change, message):
+    import re
+
+    import numpy as np
+
+    from gen.layer import Layer
+    fields = {"N": 1, "C": 2, "H": 5, "W": 4, "M": 3, "R": 3, "S": 3, "act_bits": 4}
+    fields.update({k: v for k, v in change.items() if k != "x_shape"})
+    layer_json = tmp_path / "layer.json"
+    layer_json.write_text(json.dumps(fields))
+    shape = change.get("x_shape", (1, fields["C"], fields["H"], fields["W"]))
+    np.save(tmp_path / "x.npy", np.zeros(shape, dtype=np.int64))
+    np.save(tmp_path / "w.npy", np.zeros((3, 2, 3, 3), dtype=np.int64))
+    assert main(["run-layer", "--config", "tiny", "--layer", str(layer_json),
+                 "--ifmap", str(tmp_path / "x.npy"), "--weights", str(tmp_path / "w.npy"),
+                 "--out", str(tmp_path / "y.npy")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and re.search(message, err), err
+    assert not (tmp_path / "y.npy").exists()

@@ -145,7 +145,7 @@ def test_program_round_trip():
     image = layer_image(cfg, layer, x, w, bias)
     instrs = decode(cfg, image.program)
     ops = [i.op for i in instrs]
-    assert ops.count("PASS") == image.passes * layer.N and ops[-1] == "END"
+    assert ops.count("PASS") == len(image.passes) * layer.N and ops[-1] == "END"
     assert ops.count("STORE") == layer.N
     stores = [i for i in instrs if i.op == "STORE"]
     assert [s.fields["dram_addr"] for s in stores] == image.out_addrs
@@ -201,3 +201,14 @@ def test_errors_end_the_run(case):
 def p_words(cfg, target):
     """Operand words of one value of WRITE ``target``."""
     return encode_value(Program(cfg).layouts[target], 0)
+
+
+def test_counters_match_the_model():
+    from gen.model import exact_counters
+    cfg = preset("tiny")
+    layer = LAYERS[1]
+    x, w, bias = layer.random_arrays(5, with_bias=True)
+    image = layer_image(cfg, layer, x, w, bias)
+    out, _ = run_top(cfg, image.data, image.prog_addr, seed=2)
+    assert out["status"] == 0b010
+    assert {k: out[k] for k in ("dram_rd", "dram_wr", "pe_active")} == exact_counters(cfg, image)
