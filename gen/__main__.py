@@ -108,7 +108,8 @@ def cmd_run_layer(args):
         print(f"wrote {args.stats}")
     if args.waves:
         from gen.runlayer import build_dir_for
-        print(f"waveforms: {build_dir_for(cfg, args.sim) / 'sim'} (dump.fst / .vcd)")
+        dumps = sorted((build_dir_for(cfg, args.sim, waves=True) / "sim").glob("*.[fv][sc][td]"))
+        print("waveforms: " + (", ".join(map(str, dumps)) or "none written"))
     return status
 
 

@@ -253,20 +253,18 @@ def layer_image(cfg, layer, x, w, bias=None):
         return -(-n // ALIGN) * ALIGN
 
     def build(prog_size):
-        addr = align(prog_size)
-        regions = {"filters": addr}
-        addr = align(addr + n_filter * bus_bytes)
-        regions["inputs"] = []
-        for _ in plans:
-            regions["inputs"].append(addr)
-            addr = align(addr + n_input * bus_bytes)
-        regions["psum"] = addr
-        addr = align(addr + n_psum * bus_bytes)
-        regions["outputs"] = []
-        for _ in plans:
-            regions["outputs"].append(addr)
-            addr = align(addr + out_words * bus_bytes)
-        regions["end"] = addr
+        end = align(prog_size)
+
+        def place(nbytes):
+            nonlocal end
+            addr, end = end, align(end + nbytes)
+            return addr
+
+        regions = {"filters": place(n_filter * bus_bytes),
+                   "inputs": [place(n_input * bus_bytes) for _ in plans],
+                   "psum": place(n_psum * bus_bytes),
+                   "outputs": [place(out_words * bus_bytes) for _ in plans]}
+        regions["end"] = end
 
         prog = Program(cfg)
         if n_filter:

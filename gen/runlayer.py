@@ -37,10 +37,11 @@ class SimJob:
     max_cycles: int = 1_000_000
 
 
-def build_dir_for(cfg, sim):
-    """Build folder of the top for ``cfg`` under ``sim`` (keyed by the config, reused)."""
+def build_dir_for(cfg, sim, waves=False):
+    """Build folder of the top for ``cfg`` under ``sim`` (keyed by the config, reused; waveform
+    builds apart, as they are compiled differently)."""
     key = hashlib.sha1(cfg.to_json().encode()).hexdigest()[:10]
-    return REPO / "build" / "sim" / f"{cfg.name}-{key}-{sim}"
+    return REPO / "build" / "sim" / f"{cfg.name}-{key}-{sim}{'-waves' * waves}"
 
 
 class _echo_progress:
@@ -85,7 +86,7 @@ def simulate(cfg, jobs, sim=DEFAULT_SIM, waves=False, pause=0.0, seed=0, progres
     """Run ``jobs`` one after another on the top for ``cfg``; returns one result dict per job:
     ``status``, ``error_code``, ``error_pc``, ``counters``, ``read`` (bytes per range),
     ``wall_s``. The Verilog is regenerated only when it changes, so rebuilds are incremental."""
-    out = Path(build_dir) if build_dir else build_dir_for(cfg, sim)
+    out = Path(build_dir) if build_dir else build_dir_for(cfg, sim, waves)
     out.mkdir(parents=True, exist_ok=True)
     # one run at a time per build folder (parallel test workers share builds)
     with open(out / ".lock", "w") as lock:

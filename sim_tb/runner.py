@@ -48,17 +48,27 @@ def run_cocotb(verilog, toplevel, bench, sim, build_dir, params=None, waves=Fals
     params_path.write_text(json.dumps(params or {}, indent=1))
 
     runner = get_runner(sim)
+    sources = [str(verilog)]
     if sim == "icarus":
         # -g2005: Icarus 11 in -g2012 mode never evaluates always @* blocks at time 0 (TOOLCHAIN.md)
         build_args = ["-g2005"]
+        if waves:
+            # cocotb's own dump module needs SystemVerilog; this one is plain Verilog-2005 (the
+            # runner's waves flag at test time makes vvp write it as FST)
+            dump = build_dir / "waves_dump.v"
+            dump.write_text(f'module waves_dump;\ninitial begin\n  $dumpfile("{build_dir}/waves.fst");'
+                            f'\n  $dumpvars(0, {toplevel});\nend\nendmodule\n')
+            sources.append(str(dump))
+            build_args += ["-s", "waves_dump"]
     else:
         build_args = [*VERILATOR_WAIVERS, "-O2", "--x-assign", "fast", "--x-initial", "fast"]
         if waves:
-            build_args += ["--trace-fst", "--trace-structs"]
+            build_args += ["--trace", "--trace-structs"]   # VCD: FST needs liblz4 headers
     log = build_dir / "build.log"
     t0 = time.perf_counter()
-    runner.build(sources=[str(verilog)], hdl_toplevel=toplevel, build_dir=build_dir,
-                 build_args=build_args, timescale=("1ns", "1ps"), waves=waves, log_file=log)
+    sim_waves = waves and sim == "verilator"
+    runner.build(sources=sources, hdl_toplevel=toplevel, build_dir=build_dir,
+                 build_args=build_args, timescale=("1ns", "1ps"), waves=sim_waves, log_file=log)
     env = {"ACCEL_PARAMS": str(params_path),
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     if timeout_s:

@@ -71,6 +71,19 @@ def test_run_layer_writes_output_and_stats(tmp_path, capsys):
     assert stats["passed"] and stats["cycles"] > 0 and stats["macs"] == layer.macs
 
 
+def test_run_layer_dumps_waveforms(tmp_path, capsys):
+    import re
+    from pathlib import Path
+
+    from gen.layer import Layer
+    layer = Layer(N=1, C=1, H=4, W=4, M=2, R=2, S=2, act_bits=3)
+    x, w, _ = layer.random_arrays(8)
+    args = _layer_files(tmp_path, layer, x, w)
+    assert main(["run-layer", "--config", "tiny", "--sim", "icarus", "--waves", *args]) == 0
+    dump = re.search(r"waveforms: (\S+)", capsys.readouterr().out).group(1)
+    assert Path(dump).stat().st_size > 10_000
+
+
 @pytest.mark.parametrize("change,message", [
     ({"x_shape": (1, 3, 5, 4)}, r"x: shape must be \(N, C, H, W\) = \(1, 2, 5, 4\)"),
     ({"act_bits": 9}, "act_bits: the layer's activations have 9 bits but the config's act_bits=8"),
