@@ -20,7 +20,7 @@ import numpy as np
 
 from gen.rowstationary import filter_words, plan_conv, role_words
 
-__all__ = ["pack", "PassCommands", "LayerPlan", "plan_layer"]
+__all__ = ["pack", "PassCommands", "LayerPlan", "plan_layer", "glb_words_needed"]
 
 
 def pack(values, bits, per_word):
@@ -54,6 +54,18 @@ class LayerPlan:
     psum_word: int = 0      # first word of the psum tile
 
 
+def glb_words_needed(cfg, shape, passes):
+    """GLB words of ``shape``'s image with ``passes``: ``(filters, input, psum tile)``."""
+    from rtl.buffers import psums_per_word
+    from rtl.sender import act_container_bits, filter_word_bits
+    bus = cfg.dram_data_bits
+    f_per, a_per = bus // filter_word_bits(cfg), bus // act_container_bits(cfg)
+    filters = sum(-(-len(ap.tags()[0]) * ap.pe.groups(cfg) * ap.pe.chans * ap.pe.taps // f_per)
+                  for ap in passes)
+    return (filters, -(-shape.C * shape.H * shape.W // a_per),
+            -(-shape.M * shape.E * shape.F // psums_per_word(cfg)))
+
+
 def plan_layer(cfg, shape, x, w, bias=None, pa=None, act_signed=False, chain=False):
     """Plan ``shape`` (padded input ``x`` (C, H, W), weights ``w`` (M, C, R, S), optional bias).
 
@@ -63,6 +75,10 @@ def plan_layer(cfg, shape, x, w, bias=None, pa=None, act_signed=False, chain=Fal
     from rtl.sender import act_container_bits, filter_word_bits
 
     passes = plan_conv(cfg, shape, pa=pa, act_signed=act_signed, chain=chain)
+    need = sum(glb_words_needed(cfg, shape, passes))
+    if need > cfg.glb_words:
+        raise ValueError(f"glb_bytes: the layer needs {need * cfg.dram_bytes} bytes of global "
+                         f"buffer (filters, input, psum tile) but glb_bytes={cfg.glb_bytes}")
     bus = cfg.dram_data_bits
     fbits, acont, pc = filter_word_bits(cfg), act_container_bits(cfg), psum_container_bits(cfg)
     wcont = fbits // cfg.lanes
@@ -83,9 +99,7 @@ def plan_layer(cfg, shape, x, w, bias=None, pa=None, act_signed=False, chain=Fal
     pbase = psum_word * k
     b = np.zeros(shape.M, dtype=np.int64) if bias is None else np.asarray(bias)
     words += pack(np.broadcast_to(b, (shape.E, shape.F, shape.M)).reshape(-1), pc, k)
-    if len(words) > cfg.glb_words:
-        raise ValueError(f"glb_bytes: the layer needs {len(words) * bus // 8} bytes of global "
-                         f"buffer (filters, input, psum tile) but glb_bytes={cfg.glb_bytes}")
+    assert len(words) == need
 
     plans = []
     for ap, fbase, nwords in cmds:

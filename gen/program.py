@@ -23,10 +23,11 @@ Addresses are byte addresses, bus-word aligned. Any other opcode or target, or a
 disagrees with its store job, ends the run with an error (:data:`rtl.control.ERRORS`).
 
 DRAM image of a layer (:func:`layer_image`), every region aligned to :data:`ALIGN` bytes: the
-program; the filter words of every pass (in send order); per image the input (``H x W x C``,
-padded, in 8- or 16-bit containers); the bias tile (``E x F x M`` psums, loaded into the GLB as
-the start value of the accumulation); per image the output (``E x F x M`` elements in 8/16-bit
-containers after an output stage, 32/64-bit raw accumulators without one).
+program, then per GLB round (:func:`plan_rounds`: a band of output rows for a group of filters)
+its filter words in send order (shared by rounds with the same), its input rows (``H x W x C``,
+padded, 8- or 16-bit containers), its bias tile (``E x F x M`` psums, the accumulation's start
+value; shared) and its output (``E x F x M`` elements in 8/16-bit containers after an output
+stage, 32/64-bit raw accumulators without one).
 """
 
 from dataclasses import dataclass
@@ -36,7 +37,8 @@ import numpy as np
 from rtl.control import LOAD_OPERANDS, OPCODES, STORE_OPERANDS, write_targets
 
 __all__ = ["OPCODES", "TARGETS", "ALIGN", "Program", "Instruction", "decode", "encode_value",
-           "LayerImage", "layer_image", "check_layer_fits", "output_container"]
+           "Round", "plan_rounds", "OutputRegion", "LayerImage", "layer_image", "check_layer_fits",
+           "output_container"]
 
 #: WRITE targets in code order.
 TARGETS = ("sender_table", "roles", "writer_table", "sender_job", "pass_cfg", "writer_job",
@@ -186,34 +188,99 @@ def check_layer_fits(cfg, layer, bias_max=0):
                          f"{worst.bit_length() + 1} bits but psum_bits={cfg.psum_bits}")
 
 
+@dataclass(frozen=True)
+class Round:
+    """One GLB round of an image: filters ``m0 .. m0+mg-1`` on output rows ``e0 .. e0+eb-1``.
+
+    Its GLB image holds those filters, the input rows the band needs and the ``eb x F x mg``
+    psum tile (:func:`gen.glbplan.plan_layer` of the sub-layer)."""
+
+    m0: int
+    mg: int
+    e0: int
+    eb: int
+
+
+def _band_shape(layer, mg, eb):
+    from gen.rowstationary import ConvShape
+    return ConvShape(C=layer.C, H=(eb - 1) * layer.stride + layer.R, W=layer.W + 2 * layer.pad,
+                     M=mg, R=layer.R, S=layer.S, stride=layer.stride)
+
+
+def plan_rounds(cfg, layer):
+    """Split ``layer`` into GLB rounds that fit ``glb_bytes``: all filters with the tallest band
+    of output rows that fits; when not even one row fits, filter groups as large as fit.
+
+    Raises ``ValueError`` naming the limit when one output row of one filter does not fit (or a
+    scratchpad limit from the pass planner)."""
+    from gen.glbplan import glb_words_needed
+    from gen.rowstationary import plan_conv
+
+    def words(mg, eb):
+        shape = _band_shape(layer, mg, eb)
+        passes = plan_conv(cfg, shape, pa=layer.act_bits, act_signed=layer.act_signed,
+                           chain=False)
+        return sum(glb_words_needed(cfg, shape, passes))
+
+    E, M = layer.E, layer.M
+    for mg in sorted({-(-M // g) for g in range(1, M + 1)}, reverse=True):
+        if words(mg, 1) > cfg.glb_words:
+            continue
+        lo, hi = 1, E                   # the tallest band that fits (words grow with eb)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if words(mg, mid) <= cfg.glb_words else (lo, mid - 1)
+        eb = -(-E // -(-E // lo))        # as many bands as needed, of even height
+        return [Round(m0, min(mg, M - m0), e0, min(eb, E - e0))
+                for m0 in range(0, M, mg) for e0 in range(0, E, eb)]
+    raise ValueError(f"glb_bytes: one output row of one filter needs {words(1, 1) * cfg.dram_bytes} "
+                     f"bytes of global buffer (filters, {_band_shape(layer, 1, 1).H} input rows, "
+                     f"psums) but glb_bytes={cfg.glb_bytes}")
+
+
+@dataclass(frozen=True)
+class OutputRegion:
+    """Where the output of round ``rnd`` of image ``n`` is in DRAM (``eb x F x mg`` elements)."""
+
+    n: int
+    rnd: Round
+    addr: int
+    nbytes: int
+
+
 @dataclass
 class LayerImage:
-    """DRAM contents that run a layer: ``data`` from byte 0, the program at ``prog_addr``, and
-    the output of image ``n`` at ``out_addrs[n]`` (``out_bytes`` each, ``container``-bit
-    elements in ``E x F x M`` order)."""
+    """DRAM contents that run a layer: ``data`` from byte 0, the program at ``prog_addr``, the
+    outputs in ``outputs`` (:class:`OutputRegion`, ``container``-bit elements), ``rounds`` and
+    the array passes of one image (``passes``, all rounds)."""
 
     layer: object
     data: bytes
     prog_addr: int
     program: list
-    out_addrs: list
-    out_bytes: int
+    outputs: list
     container: int
-    passes: list            # the array passes of one image (rtl.passcfg.ArrayPass)
+    rounds: list
+    passes: list
+
+    def read_ranges(self):
+        """``(addr, nbytes)`` of every output region, in :attr:`outputs` order."""
+        return [(o.addr, o.nbytes) for o in self.outputs]
 
     def output(self, read):
         """The (N, M, E, F) output tensor, reading DRAM with ``read(addr, nbytes) -> bytes``."""
         layer = self.layer
-        count = layer.M * layer.E * layer.F
         dtype = {8: "<i1", 16: "<i2", 32: "<i4", 64: "<i8"}[self.container]
-        signed = layer.output is None or layer.output.out_signed
-        if not signed:
+        if layer.output is not None and not layer.output.out_signed:
             dtype = dtype.replace("i", "u")
-        outs = []
-        for addr in self.out_addrs:
-            raw = np.frombuffer(read(addr, self.out_bytes), dtype=dtype)[:count]
-            outs.append(raw.astype(np.int64).reshape(layer.E, layer.F, layer.M).transpose(2, 0, 1))
-        return np.stack(outs)
+        y = np.zeros(layer.output_shape, dtype=np.int64)
+        for o in self.outputs:
+            r = o.rnd
+            count = r.eb * layer.F * r.mg
+            raw = np.frombuffer(read(o.addr, o.nbytes), dtype=dtype)[:count].astype(np.int64)
+            y[o.n, r.m0:r.m0 + r.mg, r.e0:r.e0 + r.eb] = \
+                raw.reshape(r.eb, layer.F, r.mg).transpose(2, 0, 1)
+        return y
 
 
 def _to_bytes(words, bits):
@@ -221,57 +288,72 @@ def _to_bytes(words, bits):
     return b"".join(int(w).to_bytes(nbytes, "little") for w in words)
 
 
+class _Dram:
+    """Byte regions of a layer image, each :data:`ALIGN`-aligned, identical contents shared."""
+
+    def __init__(self, start):
+        self.end = start
+        self.chunks = []
+        self.shared = {}
+
+    def place(self, data, share=False):
+        if share and data in self.shared:
+            return self.shared[data]
+        addr = self.end
+        self.end = -(-(addr + len(data)) // ALIGN) * ALIGN
+        self.chunks.append((addr, data))
+        if share:
+            self.shared[data] = addr
+        return addr
+
+
 def layer_image(cfg, layer, x, w, bias=None):
     """The :class:`LayerImage` running ``layer`` (:class:`gen.layer.Layer`) on ``x`` (N, C, H, W)
     with weights ``w`` (M, C, R, S) and optional ``bias`` (M,).
 
-    Raises ``ValueError`` naming the limit when the layer does not fit ``cfg`` (precisions,
-    accumulator width, scratchpads, array, GLB size).
+    Per image and :func:`plan_rounds` round the program loads the round's filters (skipped when
+    the previous round had the same), input rows and bias tile, runs every array pass and stores
+    the output tile through the output stage. Raises ``ValueError`` naming the limit when the
+    layer does not fit ``cfg`` (precisions, accumulator width, scratchpads, array, GLB).
     """
     from gen.glbplan import plan_layer
     from gen.golden import pad_input
-    from gen.rowstationary import ConvShape
     from rtl.outstage import outstage_config_value
     from rtl.store import OUT_CONTAINERS
 
     layer.check_arrays(x, w, bias)
     check_layer_fits(cfg, layer, 0 if bias is None else np.abs(np.asarray(bias)).max(initial=0))
     xp = pad_input(np.asarray(x, dtype=np.int64), layer.pad)
-    shape = ConvShape(C=layer.C, H=layer.H + 2 * layer.pad, W=layer.W + 2 * layer.pad, M=layer.M,
-                      R=layer.R, S=layer.S, stride=layer.stride)
-    plans = [plan_layer(cfg, shape, xp[n], np.asarray(w), bias, pa=layer.act_bits,
-                        act_signed=layer.act_signed) for n in range(layer.N)]
-    plan = plans[0]
-    bus, bus_bytes = cfg.dram_data_bits, cfg.dram_bytes
+    w = np.asarray(w, dtype=np.int64)
+    b = np.zeros(layer.M, dtype=np.int64) if bias is None else np.asarray(bias, dtype=np.int64)
+    rounds = plan_rounds(cfg, layer)
+    bus, nb = cfg.dram_data_bits, cfg.dram_bytes
     container = output_container(cfg, layer.output)
-    out_words = -(-plan.store_count * container // bus)
-    # plan words: [filters | input | psum tile]
-    n_filter, n_input = plan.input_word, plan.psum_word - plan.input_word
-    n_psum = len(plan.words) - plan.psum_word
+    stage = outstage_config_value(cfg, layer.output)
 
-    def align(n):
-        return -(-n // ALIGN) * ALIGN
+    work = []                                     # (n, round, plan)
+    for n in range(layer.N):
+        for r in rounds:
+            h0 = r.e0 * layer.stride
+            shape = _band_shape(layer, r.mg, r.eb)
+            plan = plan_layer(cfg, shape, xp[n, :, h0:h0 + shape.H], w[r.m0:r.m0 + r.mg],
+                              b[r.m0:r.m0 + r.mg], pa=layer.act_bits,
+                              act_signed=layer.act_signed)
+            work.append((n, r, plan))
 
     def build(prog_size):
-        end = align(prog_size)
-
-        def place(nbytes):
-            nonlocal end
-            addr, end = end, align(end + nbytes)
-            return addr
-
-        regions = {"filters": place(n_filter * bus_bytes),
-                   "inputs": [place(n_input * bus_bytes) for _ in plans],
-                   "psum": place(n_psum * bus_bytes),
-                   "outputs": [place(out_words * bus_bytes) for _ in plans]}
-        regions["end"] = end
-
+        dram = _Dram(prog_size)
         prog = Program(cfg)
-        if n_filter:
-            prog.load(regions["filters"], 0, n_filter)
-        for n in range(len(plans)):
-            prog.load(regions["inputs"][n], plan.input_word, n_input)
-            prog.load(regions["psum"], plan.psum_word, n_psum)
+        outputs, loaded = [], None
+        for n, r, plan in work:
+            filters = _to_bytes(plan.words[:plan.input_word], bus)
+            if filters and filters != loaded:
+                prog.load(dram.place(filters, share=True), 0, plan.input_word)
+                loaded = filters
+            inp = _to_bytes(plan.words[plan.input_word:plan.psum_word], bus)
+            prog.load(dram.place(inp), plan.input_word, len(inp) // nb)
+            tile = _to_bytes(plan.words[plan.psum_word:], bus)
+            prog.load(dram.place(tile, share=True), plan.psum_word, len(tile) // nb)
             prog.sync()
             for cmd in plan.passes:
                 prog.write("sender_table", cmd.sender_table)
@@ -284,23 +366,21 @@ def layer_image(cfg, layer, x, w, bias=None):
             prog.sync()
             prog.write("store_job", [{"src": plan.store_src, "count": plan.store_count,
                                       "container": OUT_CONTAINERS.index(container),
-                                      "stage": outstage_config_value(cfg, layer.output)}])
-            prog.store(regions["outputs"][n], out_words)
+                                      "stage": stage}])
+            out_words = -(-plan.store_count * container // bus)
+            addr = dram.place(bytes(out_words * nb))
+            prog.store(addr, out_words)
+            outputs.append(OutputRegion(n, r, addr, out_words * nb))
         prog.end()
-        return prog, regions
+        return prog, dram, outputs
 
-    prog, _ = build(0)
-    prog, regions = build(len(prog.words) * 4)
-    data = bytearray(regions["end"])
+    prog, _, _ = build(0)
+    prog, dram, outputs = build(-(-len(prog.words) * 4 // ALIGN) * ALIGN)
+    data = bytearray(dram.end)
     code = prog.to_bytes()
     data[:len(code)] = code
-    fil = _to_bytes(plan.words[:n_filter], bus)
-    data[regions["filters"]:regions["filters"] + len(fil)] = fil
-    for n, p in enumerate(plans):
-        inp = _to_bytes(p.words[plan.input_word:plan.psum_word], bus)
-        data[regions["inputs"][n]:regions["inputs"][n] + len(inp)] = inp
-    ps = _to_bytes(plan.words[plan.psum_word:], bus)
-    data[regions["psum"]:regions["psum"] + len(ps)] = ps
+    for addr, chunk in dram.chunks:
+        data[addr:addr + len(chunk)] = chunk
+    passes = [cmd.array_pass for _, _, plan in work[:len(rounds)] for cmd in plan.passes]
     return LayerImage(layer=layer, data=bytes(data), prog_addr=0, program=prog.words,
-                      out_addrs=regions["outputs"], out_bytes=out_words * bus_bytes,
-                      container=container, passes=[cmd.array_pass for cmd in plan.passes])
+                      outputs=outputs, container=container, rounds=rounds, passes=passes)

@@ -178,7 +178,7 @@ def run_layer(cfg, layer, x, w, bias=None, sim=DEFAULT_SIM, waves=False, pause=0
     expected = layer.golden(x, w, bias)
     per_pe = layer.macs * (layer.act_bits if cfg.mac == "serial" else 1) // cfg.lanes
     job = SimJob(layer.name or "layer", image.data, image.prog_addr,
-                 read=[(a, image.out_bytes) for a in image.out_addrs],
+                 read=image.read_ranges(),
                  max_cycles=200_000 + 4 * per_pe + 64 * len(image.data) // cfg.dram_bytes)
     r = simulate(cfg, [job], sim=sim, waves=waves, pause=pause, seed=seed,
                  progress_s=progress_s)[0]
@@ -186,7 +186,7 @@ def run_layer(cfg, layer, x, w, bias=None, sim=DEFAULT_SIM, waves=False, pause=0
     error = names.get(r["error_code"], f"code {r['error_code']}") if r["status"] & 4 else ""
     output = None
     if not error:
-        regions = dict(zip(image.out_addrs, r["read"]))
+        regions = dict(zip((a for a, _ in image.read_ranges()), r["read"]))
         output = image.output(lambda addr, n: regions[addr][:n])
     return LayerRun(layer=layer, output=output, expected=expected, status=r["status"],
                     error=error, stats=layer_stats(cfg, layer, r["counters"]),

@@ -87,7 +87,7 @@ def test_run_layer_dumps_waveforms(tmp_path, capsys):
 @pytest.mark.parametrize("change,message", [
     ({"x_shape": (1, 3, 5, 4)}, r"x: shape must be \(N, C, H, W\) = \(1, 2, 5, 4\)"),
     ({"act_bits": 9}, "act_bits: the layer's activations have 9 bits but the config's act_bits=8"),
-    ({"H": 60, "W": 60}, "glb_bytes: the layer needs"),
+    ({"C": 64, "W": 60}, "glb_bytes: one output row of one filter needs"),
     ({"act_bits": 20}, "act_bits: must be in 1..16"),
 ])
 def test_run_layer_errors_name_the_problem(tmp_path, capsys, change, message):
@@ -102,7 +102,7 @@ def test_run_layer_errors_name_the_problem(tmp_path, capsys, change, message):
     layer_json.write_text(json.dumps(fields))
     shape = change.get("x_shape", (1, fields["C"], fields["H"], fields["W"]))
     np.save(tmp_path / "x.npy", np.zeros(shape, dtype=np.int64))
-    np.save(tmp_path / "w.npy", np.zeros((3, 2, 3, 3), dtype=np.int64))
+    np.save(tmp_path / "w.npy", np.zeros((3, fields["C"], 3, 3), dtype=np.int64))
     assert main(["run-layer", "--config", "tiny", "--layer", str(layer_json),
                  "--ifmap", str(tmp_path / "x.npy"), "--weights", str(tmp_path / "w.npy"),
                  "--out", str(tmp_path / "y.npy")]) == 2

@@ -128,7 +128,7 @@ def test_layer_runs_bit_exact(index):
     np.testing.assert_array_equal(y, layer.golden(x, w, bias))
     # counters: the MAC work is the layer's (every PE-active cycle is one activation bit-step of
     # lanes MACs), DRAM bytes are the image's reads and the outputs' writes
-    assert out["dram_wr"] == layer.N * image.out_bytes
+    assert out["dram_wr"] == sum(n for _, n in image.read_ranges())
     assert out["cycles"] > out["mac_cycles"] > 0 and out["pe_active"] >= out["mac_cycles"]
 
 
@@ -148,7 +148,7 @@ def test_program_round_trip():
     assert ops.count("PASS") == len(image.passes) * layer.N and ops[-1] == "END"
     assert ops.count("STORE") == layer.N
     stores = [i for i in instrs if i.op == "STORE"]
-    assert [s.fields["dram_addr"] for s in stores] == image.out_addrs
+    assert [s.fields["dram_addr"] for s in stores] == [a for a, _ in image.read_ranges()]
     with pytest.raises(ValueError, match="unknown opcode 9"):
         decode(cfg, [9])
 
@@ -211,4 +211,25 @@ def test_counters_match_the_model():
     image = layer_image(cfg, layer, x, w, bias)
     out, _ = run_top(cfg, image.data, image.prog_addr, seed=2)
     assert out["status"] == 0b010
+    assert {k: out[k] for k in ("dram_rd", "dram_wr", "pe_active")} == exact_counters(cfg, image)
+
+
+@pytest.mark.parametrize("glb_bytes,layer,rounds", [
+    (256, Layer(N=1, C=2, H=6, W=6, M=4, R=3, S=3, act_bits=3), "bands"),
+    (192, Layer(N=2, C=3, H=4, W=3, M=9, R=2, S=2, act_bits=2, act_signed=True,
+                output=OutputStage(mult=5, shift=3, out_bits=8)), "filter groups"),
+])
+def test_layer_in_glb_rounds(glb_bytes, layer, rounds):
+    """Layers larger than the GLB run in rounds (bands of output rows, groups of filters)."""
+    from gen.model import exact_counters
+    from gen.program import plan_rounds
+    cfg = preset("tiny").replace(glb_bytes=glb_bytes)
+    plan = plan_rounds(cfg, layer)
+    assert len(plan) > 1
+    assert (len({r.m0 for r in plan}) > 1) == (rounds == "filter groups")
+    x, w, bias = layer.random_arrays(7, with_bias=True)
+    image = layer_image(cfg, layer, x, w, bias)
+    out, slave = run_top(cfg, image.data, image.prog_addr, seed=3)
+    assert out["status"] == 0b010, out
+    np.testing.assert_array_equal(image.output(read_dram(cfg, slave)), layer.golden(x, w, bias))
     assert {k: out[k] for k in ("dram_rd", "dram_wr", "pe_active")} == exact_counters(cfg, image)

@@ -1,5 +1,5 @@
 """System tests: whole layers on the generated Verilog of the top (``tiny``) under Icarus and
-Verilator, with cocotbext-axi's AxiRam as DRAM and AxiLiteMaster for the CSRs, random pauses on
+Verilator (layers larger than the GLB in rounds), with cocotbext-axi's AxiRam as DRAM and AxiLiteMaster for the CSRs, random pauses on
 every AXI channel; outputs bit-exact vs the golden model, counters vs the model, error paths."""
 
 import numpy as np
@@ -36,6 +36,9 @@ SERIAL_LAYERS = [
     Layer.fc(N=2, C=10, M=7, act_bits=8, act_signed=True, name="fc"),
     Layer(N=1, C=5, H=4, W=4, M=7, R=3, S=3, pad=1, act_bits=8, weight_bits=4,
           name="C, M odd, 4-bit weights", output=OutputStage(mult=1, shift=2, out_bits=16)),
+    Layer(N=1, C=3, H=20, W=20, M=6, R=3, S=3, act_bits=2, name="GLB bands"),
+    Layer(N=1, C=32, H=4, W=4, M=32, R=3, S=3, act_bits=2, act_signed=True,
+          name="GLB filter groups", output=OutputStage(mult=1, shift=4, out_bits=8)),
 ]
 #: On ``tiny`` with the parallel MAC.
 PARALLEL_LAYERS = [
@@ -49,14 +52,14 @@ def layer_job(cfg, layer, seed):
     x, w, bias = layer.random_arrays(seed, with_bias=True)
     image = layer_image(cfg, layer, x, w, bias)
     job = SimJob(layer.name, image.data, image.prog_addr,
-                 read=[(a, image.out_bytes) for a in image.out_addrs], max_cycles=400_000)
+                 read=image.read_ranges(), max_cycles=400_000)
     return job, image, layer.golden(x, w, bias)
 
 
 def check_layer(cfg, result, image, expected):
     name = image.layer.name
     assert result["status"] == STATUS_DONE, f"{name}: status {result}"
-    regions = dict(zip(image.out_addrs, result["read"]))
+    regions = dict(zip((a for a, _ in image.read_ranges()), result["read"]))
     y = image.output(lambda addr, n: regions[addr][:n])
     np.testing.assert_array_equal(y, expected, err_msg=name)
     got = {k: result["counters"][k] for k in ("dram_rd", "dram_wr", "pe_active")}
@@ -76,7 +79,7 @@ def error_jobs(cfg, layer):
     read_err = SimJob("DRAM read error", job.image, faults=[(src + 4, src + 8)],
                       read=job.read, max_cycles=50_000)
     write_err = SimJob("DRAM write error", job.image, read=job.read, max_cycles=50_000,
-                       faults=[(image.out_addrs[0], image.out_addrs[0] + 4)])
+                       faults=[(image.outputs[0].addr, image.outputs[0].addr + 4)])
     hang = Program(cfg)
     hang.write("writer_job", [{"tops": 1, "filters": 1, "cols": 1, "col_stride": 1}])
     hang.run_pass()                              # the writer waits for a psum that never comes
