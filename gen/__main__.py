@@ -74,6 +74,8 @@ def report_run(cfg, run, sim):
           f"lanes, {cfg.mac} MAC, pa={run.layer.act_bits})")
     print(f"  DRAM read {s['dram_rd']:,} B, written {s['dram_wr']:,} B   GLB reads {s['glb_rd']:,}"
           f", writes {s['glb_wr']:,}   spad reads {s['spad_rd']:,}, writes {s['spad_wr']:,}")
+    phases = ", ".join(f"{k[2:]} {s[k] / max(s['cycles'], 1):.0%}" for k in s if k.startswith("t_"))
+    print(f"  time: {phases}")
     print(f"  {sim}: {s['cycles'] / max(run.wall_s, 1e-9):,.0f} cycles/s "
           f"({run.wall_s:.1f} s run, {run.build_s:.1f} s build)")
     return 0 if run.passed else 1

@@ -7,16 +7,18 @@ scratchpad traffic, and energy come with the mapper.
 
 from gen.pe_model import pe_mac_bound
 from gen.program import decode
+from rtl.control import FETCH_BYTES
 
 __all__ = ["program_dram_bytes", "pe_active_cycles", "exact_counters"]
 
 
 def program_dram_bytes(cfg, words, prog_addr=0):
-    """``(read, written)`` DRAM bytes of running program ``words`` at ``prog_addr``: one bus-word
-    read per bus word the program spans (the controller fetches each once, in order), plus every
-    LOAD's words; every STORE's words written."""
+    """``(read, written)`` DRAM bytes of running program ``words`` at ``prog_addr``: one
+    ``FETCH_BYTES`` block per block the program spans (the controller fetches each once, in
+    order; assumes no read error), plus every LOAD's words; every STORE's words written."""
     nb = cfg.dram_bytes
-    fetched = ((prog_addr + 4 * len(words) - 1) // nb - prog_addr // nb + 1) * nb
+    blocks = (prog_addr + 4 * len(words) - 1) // FETCH_BYTES - prog_addr // FETCH_BYTES + 1
+    fetched = blocks * FETCH_BYTES
     read = written = 0
     for ins in decode(cfg, words):
         if ins.op in ("LOAD", "STORE"):

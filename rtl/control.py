@@ -12,13 +12,26 @@ from .sender import sender_job_layout, sender_table_layout
 from .store import OUT_CONTAINERS, store_job_layout
 from .writer import writer_job_layout, writer_table_layout
 
-__all__ = ["Controller", "ERRORS", "OPCODES", "write_targets", "LOAD_OPERANDS", "STORE_OPERANDS"]
+__all__ = ["Controller", "ERRORS", "OPCODES", "PHASES", "FETCH_BYTES", "write_targets", "LOAD_OPERANDS",
+           "STORE_OPERANDS"]
 
 #: Instruction opcodes (the encoding is documented in gen/program.py).
 OPCODES = {"LOAD": 1, "STORE": 2, "WRITE": 3, "PASS": 4, "SYNC": 5, "END": 6}
+#: Bytes of program the controller fetches with one DMA read (an aligned block).
+FETCH_BYTES = 64
 #: Operand words after the header.
 LOAD_OPERANDS = 5
 STORE_OPERANDS = 4
+#: What the controller is doing, reported on ``phase`` (code = index): fetching and decoding
+#: instructions and pushing WRITE values, running a LOAD, a PASS, a STORE, or waiting in
+#: SYNC/END (and finishing).
+PHASES = ("idle", "program", "load", "pass", "store", "sync")
+#: Sequencer states of each phase.
+_PHASE_STATES = {"program": ("HDR", "ARGS", "WR_WORDS", "WR_PUSH"),
+                 "load": ("LOAD_CMD", "LOAD_DATA"),
+                 "pass": ("PASS_START", "PASS_WAIT"),
+                 "store": ("STORE_CHECK", "STORE_CMD", "STORE_WAIT"),
+                 "sync": ("SYNC", "END", "FINISH")}
 #: Error codes reported in ``error_code`` (0: none).
 ERRORS = {"none": 0, "bad_opcode": 1, "bad_target": 2, "bad_store": 3, "fetch_dram": 4,
           "load_dram": 5, "store_dram": 6, "pass": 7, "store": 8, "glb": 9, "timeout": 10}
@@ -43,15 +56,17 @@ def _words(layout):
 class Controller(wiring.Component):
     """Runs the program at DRAM byte address ``prog_addr`` when ``start`` pulses while idle.
 
-    Program words are fetched one bus word at a time through the DMA (``dma_cmd`` / ``dma_rdata``
-    / ``dma_done``) and only while no LOAD or STORE uses it, so DMA tokens never interleave.
+    Program words are fetched in aligned blocks of :data:`FETCH_BYTES` through the DMA
+    (``dma_cmd`` / ``dma_rdata`` / ``dma_done``), a block when the next word is not held, so only
+    while no LOAD or STORE uses the DMA and DMA tokens never interleave. (A program must not
+    overwrite itself: a held block is not refetched.)
     LOAD streams the DMA's read data into the GLB (``o_load``, consecutive word addresses); STORE
     starts the core's store path (whose words go straight to the DMA's write data) with the
     ``store_job`` register and waits for both the DMA token and ``store_done``; WRITE pushes table
     entries into the core or sets a job register; PASS pulses ``start_pass`` and waits for
     ``pass_done``; SYNC waits until ``core_busy`` is low; END waits likewise, then finishes.
 
-    Status: ``busy`` from ``start`` to ``done``; ``done`` pulses once at the end of every run;
+    Status: ``busy`` from ``start`` to ``done`` (``phase``, :data:`PHASES`, says what it does); ``done`` pulses once at the end of every run;
     ``error`` and ``error_code`` (:data:`ERRORS`) hold why a run stopped early until the next
     ``start``; ``ipc`` is the byte address of the instruction being executed (of the failing one
     after an error). Errors: an unknown opcode or WRITE target; a STORE whose size disagrees with
@@ -70,6 +85,7 @@ class Controller(wiring.Component):
         members = {
             "start": In(1), "prog_addr": In(cfg.dram_addr_bits), "timeout": In(32),
             "busy": Out(1), "done": Out(1), "error": Out(1), "error_code": Out(8),
+            "phase": Out(range(len(PHASES))),
             "ipc": Out(cfg.dram_addr_bits),
             "dma_cmd": Out(stream.Signature(dma_cmd_layout(cfg))),
             "dma_rdata": In(stream.Signature(dma_rdata_layout(cfg))),
@@ -87,46 +103,61 @@ class Controller(wiring.Component):
         cfg = self.cfg
         m = Module()
         bus = cfg.dram_data_bits
-        per = bus // 32
         bus_bytes = bus // 8
         align = ~Const(bus_bytes - 1, cfg.dram_addr_bits)
 
-        # ---- program word supply: one bus word per DMA read, refetched when used up ----------
+        # ---- program word supply: 64-byte blocks, fetched when the next word is not held -----
+        # A block's words become usable once its DMA token is in (only the token says whether
+        # the read failed). A failed block read may just run past the end of memory, so the
+        # fetcher then retries bus word by bus word; a failed single read is a fetch error.
+        blk_bits = exact_log2(FETCH_BYTES)
+        bus_shift = exact_log2(bus_bytes)
+        beats = FETCH_BYTES // bus_bytes
         pc = Signal(cfg.dram_addr_bits)          # byte address of the next program word
-        fbuf = Signal(bus)
-        favail = Signal(range(per + 1))          # unread 32-bit words in fbuf
-        fsel = Signal(range(per))
+        fbuf = Signal(8 * FETCH_BYTES)           # the held block
+        fblock = Signal(cfg.dram_addr_bits - blk_bits)   # its address
+        fheld = Signal(beats)                    # its bus words that are valid
+        beat = Signal(range(beats))
+        single = Signal()                        # fall back to one bus word per read
         want = Signal()                          # the sequencer waits for a word
         take = Signal()                          # ... and takes it this cycle
         fetch_idle = Signal()
         fetch_cmd = Signal()
         fetch_err = Signal()
         word = Signal(32)
-        m.d.comb += word.eq(fbuf.word_select(fsel, 32))
-        w_valid = (favail != 0) & fetch_idle
+        pc_beat = pc[bus_shift:blk_bits] if beats > 1 else C(0, 1)
+        m.d.comb += word.eq(fbuf.word_select(pc[2:blk_bits], 32))
+        w_valid = (fblock == pc[blk_bits:]) & fheld.bit_select(pc_beat, 1) & fetch_idle
         with m.If(take):
-            m.d.sync += [fsel.eq(fsel + 1), favail.eq(favail - 1), pc.eq(pc + 4)]
+            m.d.sync += pc.eq(pc + 4)
 
         with m.FSM(name="fetch"):
             with m.State("IDLE"):
                 m.d.comb += fetch_idle.eq(1)
-                with m.If(want & (favail == 0) & ~fetch_err):
+                with m.If(want & ~w_valid & ~fetch_err):
                     m.next = "CMD"
             with m.State("CMD"):
                 m.d.comb += fetch_cmd.eq(1)
                 with m.If(self.dma_cmd.ready):
+                    m.d.sync += [fblock.eq(pc[blk_bits:]), fheld.eq(0),
+                                 beat.eq(Mux(single, pc_beat, 0))]
                     m.next = "DATA"
             with m.State("DATA"):
                 m.d.comb += self.dma_rdata.ready.eq(1)
                 with m.If(self.dma_rdata.valid):
-                    sub = pc[2:exact_log2(bus_bytes)] if per > 1 else C(0, 1)
-                    m.d.sync += [fbuf.eq(self.dma_rdata.payload.data), fsel.eq(sub),
-                                 favail.eq(per - sub)]
-                    m.next = "DONE"
+                    m.d.sync += [fbuf.word_select(beat, bus).eq(self.dma_rdata.payload.data),
+                                 beat.eq(beat + 1)]
+                    with m.If(self.dma_rdata.payload.last):
+                        m.next = "DONE"
             with m.State("DONE"):
                 m.d.comb += self.dma_done.ready.eq(1)
                 with m.If(self.dma_done.valid):
-                    m.d.sync += fetch_err.eq(self.dma_done.payload.error)
+                    with m.If(~self.dma_done.payload.error):
+                        m.d.sync += fheld.eq(Mux(single, 1 << pc_beat, (1 << beats) - 1))
+                    with m.Elif(single):
+                        m.d.sync += fetch_err.eq(1)
+                    with m.Else():
+                        m.d.sync += single.eq(1)
                     m.next = "IDLE"
 
         # ---- DMA command: the fetcher's or the sequencer's ------------------------------------
@@ -135,8 +166,9 @@ class Controller(wiring.Component):
         cmd = self.dma_cmd.payload
         m.d.comb += self.dma_cmd.valid.eq(fetch_cmd | seq_cmd)
         with m.If(fetch_cmd):
-            m.d.comb += [cmd.write.eq(0), cmd.addr.eq(pc & align), cmd.row_words.eq(1),
-                         cmd.rows.eq(1), cmd.stride.eq(0)]
+            m.d.comb += [cmd.write.eq(0), cmd.rows.eq(1), cmd.stride.eq(0),
+                         cmd.addr.eq(Mux(single, pc & align, Cat(C(0, blk_bits), pc[blk_bits:]))),
+                         cmd.row_words.eq(Mux(single, 1, beats))]
         with m.Else():
             m.d.comb += cmd.eq(seq_payload)
 
@@ -209,8 +241,8 @@ class Controller(wiring.Component):
         with m.FSM(name="seq") as seq:
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += [pc.eq(self.prog_addr), favail.eq(0), err.eq(0), code.eq(0),
-                                 fetch_err.eq(0)]
+                    m.d.sync += [pc.eq(self.prog_addr), fheld.eq(0), single.eq(0), err.eq(0),
+                                 code.eq(0), fetch_err.eq(0)]
                     m.next = "HDR"
             with m.State("HDR"):
                 with m.If(next_word()):
@@ -369,4 +401,7 @@ class Controller(wiring.Component):
             m.d.sync += stalled.eq(stalled + 1)
         m.d.comb += timed_out.eq((self.timeout != 0) & (stalled >= self.timeout) & ~progress)
         m.d.comb += self.busy.eq(~seq.ongoing("IDLE"))
+        for code, name in enumerate(PHASES[1:], start=1):
+            with m.If(Cat(seq.ongoing(st) for st in _PHASE_STATES[name]).any()):
+                m.d.comb += self.phase.eq(code)
         return m

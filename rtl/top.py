@@ -5,7 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .axi import axi4_signature, axi4lite_signature
-from .control import Controller
+from .control import PHASES, Controller
 from .core import Core
 from .csr import CsrBank, Reg, reg_offsets
 from .dram import Dma
@@ -31,6 +31,11 @@ COUNTERS = {
     "glb_wr": "global buffer word writes",
     "spad_rd": "scratchpad reads (filter and ifmap spads, all PEs)",
     "spad_wr": "scratchpad writes (filter and ifmap spads, all PEs)",
+    "t_program": "cycles fetching/decoding instructions and pushing WRITE values",
+    "t_load": "cycles in LOAD instructions",
+    "t_pass": "cycles in PASS instructions",
+    "t_store": "cycles in STORE instructions",
+    "t_sync": "cycles in SYNC/END (waiting for the core to drain)",
 }
 
 
@@ -151,7 +156,8 @@ class Accelerator(wiring.Component):
         # performance counters: cleared by start, counting while the controller runs
         counters = {name: Signal(64, name=f"count_{name}") for name in COUNTERS}
         stats, glb = core.array_stats, core.glb_stats
-        events = {"cycles": 1, "mac_cycles": stats.mac_active != 0,
+        events = {f"t_{name}": ctrl.phase == code for code, name in enumerate(PHASES) if code}
+        events |= {"cycles": 1, "mac_cycles": stats.mac_active != 0,
                   "pe_active": stats.mac_active, "glb_rd": glb.reads, "glb_wr": glb.writes,
                   "spad_rd": stats.spad_reads, "spad_wr": stats.spad_writes}
         for name, event in events.items():

@@ -212,6 +212,8 @@ def test_counters_match_the_model():
     out, _ = run_top(cfg, image.data, image.prog_addr, seed=2)
     assert out["status"] == 0b010
     assert {k: out[k] for k in ("dram_rd", "dram_wr", "pe_active")} == exact_counters(cfg, image)
+    phases = [out[k] for k in COUNTERS if k.startswith("t_")]
+    assert sum(phases) == out["cycles"] and min(phases) > 0
 
 
 @pytest.mark.parametrize("glb_bytes,layer,rounds", [
@@ -233,3 +235,13 @@ def test_layer_in_glb_rounds(glb_bytes, layer, rounds):
     assert out["status"] == 0b010, out
     np.testing.assert_array_equal(image.output(read_dram(cfg, slave)), layer.golden(x, w, bias))
     assert {k: out[k] for k in ("dram_rd", "dram_wr", "pe_active")} == exact_counters(cfg, image)
+
+
+def test_program_ending_next_to_unreadable_memory_still_runs():
+    """The 64-byte block read runs into an SLVERR range after END: the controller falls back
+    to single bus-word reads and finishes without error."""
+    cfg = preset("tiny")
+    data = _program(cfg, lambda p: (p.sync(), p.sync(), p.end()))
+    out, _ = run_top(cfg, data, err_ranges=[(16, 64, AXI_RESP_SLVERR)], deadline=20_000)
+    assert out["status"] == 0b010 and out["error_code"] == 0, out
+    assert out["dram_rd"] == 64 + 3 * cfg.dram_bytes      # the failed block, then 3 single reads

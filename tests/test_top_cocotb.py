@@ -62,8 +62,10 @@ def check_layer(cfg, result, image, expected):
     regions = dict(zip((a for a, _ in image.read_ranges()), result["read"]))
     y = image.output(lambda addr, n: regions[addr][:n])
     np.testing.assert_array_equal(y, expected, err_msg=name)
-    got = {k: result["counters"][k] for k in ("dram_rd", "dram_wr", "pe_active")}
+    counters = result["counters"]
+    got = {k: counters[k] for k in ("dram_rd", "dram_wr", "pe_active")}
     assert got == exact_counters(cfg, image), name
+    assert sum(v for k, v in counters.items() if k.startswith("t_")) == counters["cycles"], name
 
 
 def error_jobs(cfg, layer):
