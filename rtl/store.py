@@ -80,19 +80,20 @@ class StorePath(wiring.Component):
         held = Signal()                              # ``word`` holds unconsumed elements
         lane = Signal(range(k))
         left = Signal(SENDER_ADDR_BITS)              # elements still to unpack
-        take = self.i_glb_data.valid & ~held
-        m.d.comb += self.i_glb_data.ready.eq(~held)
-        with m.If(take):
-            m.d.sync += [word.eq(self.i_glb_data.payload), held.eq(1)]
+        used_up = Signal()                           # the word's last element goes this cycle
+        m.d.comb += used_up.eq(held & stage.i_acc.ready & ((lane == k - 1) | (left == 1)))
+        # the next word is taken in the cycle the held one is used up: no bubble between words
+        m.d.comb += self.i_glb_data.ready.eq(~held | used_up)
         acc = word.word_select(lane, pc)[:cfg.psum_bits].as_signed()
         m.d.comb += [stage.i_acc.valid.eq(held), stage.i_acc.payload.acc.eq(acc),
                      stage.i_acc.payload.bias.eq(0), stage.i_acc.payload.last.eq(left == 1)]
         with m.If(held & stage.i_acc.ready):
             m.d.sync += [left.eq(left - 1), lane.eq(lane + 1)]
-            with m.If((lane == k - 1) | (left == 1)):
+            with m.If(used_up):
                 m.d.sync += [held.eq(0), lane.eq(0)]
-        m.d.sync += inflight.eq(inflight + fire - (held & stage.i_acc.ready &
-                                                   ((lane == k - 1) | (left == 1))))
+        with m.If(self.i_glb_data.valid & self.i_glb_data.ready):
+            m.d.sync += [word.eq(self.i_glb_data.payload), held.eq(1)]
+        m.d.sync += inflight.eq(inflight + fire - used_up)
 
         # ---- pack into bus words ---------------------------------------------------------------
         packed = Signal(bus)

@@ -49,8 +49,15 @@ def run_store(cfg, glb_words, src, count, container, stage, stall_prob, seed):
         for _ in range(n_out):
             out.append(await stream_get(ctx, dut.o_wdata, Stalls(rng, stall_prob)))
 
-    run_sim(dut, control, requests, responses, sink, deadline_cycles=50_000)
+    async def clock(ctx):
+        flags["cycles"] = 0
+        while "error" not in flags:
+            await ctx.tick()
+            flags["cycles"] += 1
+
+    run_sim(dut, control, requests, responses, sink, clock, deadline_cycles=50_000)
     assert flags["error"] == 0
+    run_store.cycles = flags["cycles"]
     return out
 
 
@@ -110,3 +117,17 @@ def test_store_rejects_impossible_jobs(count, container):
 
     run_sim(dut, bench, deadline_cycles=100)
     assert seen == {"error": 1}
+
+
+@pytest.mark.parametrize("name", ["tiny", "default"])
+def test_store_moves_one_element_per_cycle(name):
+    """Without back-pressure a store takes ``count`` cycles plus a fixed pipeline latency,
+    also when every GLB word holds one element (no bubble between words)."""
+    cfg = preset(name)
+    k = psums_per_word(cfg)
+    glb = list(range(200))
+    cycles = {}
+    for count in (40, 120):
+        run_store(cfg, glb, 0, count, 32, None, 0.0, seed=0)
+        cycles[count] = run_store.cycles
+    assert cycles[120] - cycles[40] == 80, (k, cycles)
