@@ -14,10 +14,9 @@ __all__ = ["layers", "build_times", "main"]
 def _cases():
     from gen.__main__ import DEMO_LAYER
     from gen.layer import Layer
-    from tests.test_top_cocotb import PARALLEL_LAYERS, SERIAL_LAYERS
-    tiny = preset("tiny")
-    return [(tiny, SERIAL_LAYERS), (tiny.replace(mac="parallel"), PARALLEL_LAYERS),
-            (preset("default"), [Layer.from_dict(DEMO_LAYER)])]
+    from tests.test_top_cocotb import CONFIGS
+    return [(make(), layers) for make, layers in CONFIGS.values()] + \
+        [(preset("default"), [Layer.from_dict(DEMO_LAYER)])]
 
 
 def layers(sims=("verilator", "icarus")):

@@ -114,9 +114,13 @@ LAYERS = [
 ]
 
 
+@pytest.mark.parametrize("wide", [False, True])
 @pytest.mark.parametrize("index", range(len(LAYERS)))
-def test_layer_runs_bit_exact(index):
+def test_layer_runs_bit_exact(index, wide):
+    """``wide``: 16-bit data, 48-bit psums, 64-bit DRAM bus (other containers and fetch)."""
     cfg = preset("tiny")
+    if wide:
+        cfg = cfg.replace(act_bits=16, weight_bits=16, psum_bits=48, dram_data_bits=64)
     layer = LAYERS[index]
     x, w, bias = layer.random_arrays(index + 11, with_bias=True)
     image = layer_image(cfg, layer, x, w, bias)

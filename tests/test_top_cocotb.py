@@ -47,6 +47,23 @@ PARALLEL_LAYERS = [
           name="batch 2 5x3 pad parallel", output=OutputStage(mult=9, shift=6, out_bits=8)),
 ]
 
+#: On ``tiny`` widened to 16-bit activations and weights, 48-bit psums and a 64-bit DRAM bus
+#: (16-bit activation containers, 64-bit psum containers, two program words per bus word).
+WIDE_LAYERS = [
+    Layer(N=1, C=2, H=5, W=5, M=3, R=3, S=3, pad=1, act_bits=16, act_signed=True,
+          weight_bits=16, name="16-bit raw 48-bit psums"),
+    Layer(N=2, C=3, H=4, W=6, M=5, R=2, S=3, act_bits=12, weight_bits=10, name="12-bit batch 2",
+          output=OutputStage(mult=-3, shift=20, out_bits=16)),
+    Layer(N=1, C=4, H=14, W=14, M=4, R=3, S=3, act_bits=5, weight_bits=16, name="wide GLB bands",
+          output=OutputStage(mult=5, shift=12, relu=True, out_bits=8)),
+]
+CONFIGS = {
+    "serial": (lambda: preset("tiny"), SERIAL_LAYERS),
+    "parallel": (lambda: preset("tiny").replace(mac="parallel"), PARALLEL_LAYERS),
+    "wide": (lambda: preset("tiny").replace(act_bits=16, weight_bits=16, psum_bits=48,
+                                            dram_data_bits=64), WIDE_LAYERS),
+}
+
 
 def layer_job(cfg, layer, seed):
     x, w, bias = layer.random_arrays(seed, with_bias=True)
@@ -92,12 +109,12 @@ def error_jobs(cfg, layer):
 
 
 @pytest.mark.parametrize("sim", SIMULATORS)
-@pytest.mark.parametrize("mac", ["serial", "parallel"])
-def test_layers_on_generated_verilog(sim, mac):
-    cfg = preset("tiny").replace(mac=mac) if mac == "parallel" else preset("tiny")
-    layers = SERIAL_LAYERS if mac == "serial" else PARALLEL_LAYERS
+@pytest.mark.parametrize("variant", list(CONFIGS))
+def test_layers_on_generated_verilog(sim, variant):
+    make_cfg, layers = CONFIGS[variant]
+    cfg = make_cfg()
     runs = [layer_job(cfg, layer, seed) for seed, layer in enumerate(layers)]
-    errors = error_jobs(cfg, layers[1]) if mac == "serial" else []
+    errors = error_jobs(cfg, layers[1]) if variant == "serial" else []
     jobs = [job for job, _, _ in runs] + [job for job, _ in errors]
     results = simulate(cfg, jobs, sim=sim, pause=0.3, seed=len(jobs))
     for (job, image, expected), result in zip(runs, results):
