@@ -313,7 +313,8 @@ def layer_image(cfg, layer, x, w, bias=None):
 
     Per image and :func:`plan_rounds` round the program loads the round's filters (skipped when
     the previous round had the same), input rows and bias tile, runs every array pass and stores
-    the output tile through the output stage. Raises ``ValueError`` naming the limit when the
+    the output tile through the output stage. Table entries and job values are written only when
+    they differ from what the core already holds (tables and job registers persist). Raises ``ValueError`` naming the limit when the
     layer does not fit ``cfg`` (precisions, accumulator width, scratchpads, array, GLB).
     """
     from gen.glbplan import plan_layer
@@ -345,6 +346,16 @@ def layer_image(cfg, layer, x, w, bias=None):
         dram = _Dram(prog_size)
         prog = Program(cfg)
         outputs, loaded = [], None
+        written = {}                   # what the core's tables and job registers hold
+
+        def write(target, values, key=None):
+            """WRITE only the entries (or the job value) that differ from what is held."""
+            held = written.setdefault(target, {})
+            keyed = [((key(v) if key else None), v) for v in values]
+            changed = [v for k, v in keyed if held.get(k, ...) != v]
+            held.update(keyed)
+            if changed:
+                prog.write(target, changed)
         for n, r, plan in work:
             filters = _to_bytes(plan.words[:plan.input_word], bus)
             if filters and filters != loaded:
@@ -356,17 +367,16 @@ def layer_image(cfg, layer, x, w, bias=None):
             prog.load(dram.place(tile, share=True), plan.psum_word, len(tile) // nb)
             prog.sync()
             for cmd in plan.passes:
-                prog.write("sender_table", cmd.sender_table)
-                prog.write("roles", cmd.roles)
-                prog.write("writer_table", cmd.writer_table)
-                prog.write("sender_job", [cmd.sender_job])
-                prog.write("pass_cfg", [cmd.array_pass.pe.const(cfg).as_value().value])
-                prog.write("writer_job", [cmd.writer_job])
+                write("sender_table", cmd.sender_table, key=lambda v: (v["ifmap"], v["index"]))
+                write("roles", cmd.roles, key=lambda v: v["index"])
+                write("writer_table", cmd.writer_table, key=lambda v: v["index"])
+                write("sender_job", [cmd.sender_job])
+                write("pass_cfg", [cmd.array_pass.pe.const(cfg).as_value().value])
+                write("writer_job", [cmd.writer_job])
                 prog.run_pass()
             prog.sync()
-            prog.write("store_job", [{"src": plan.store_src, "count": plan.store_count,
-                                      "container": OUT_CONTAINERS.index(container),
-                                      "stage": stage}])
+            write("store_job", [{"src": plan.store_src, "count": plan.store_count,
+                                 "container": OUT_CONTAINERS.index(container), "stage": stage}])
             out_words = -(-plan.store_count * container // bus)
             addr = dram.place(bytes(out_words * nb))
             prog.store(addr, out_words)
