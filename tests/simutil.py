@@ -2,7 +2,8 @@
 
 from amaranth.sim import Simulator
 
-__all__ = ["run_sim", "stream_put", "stream_get", "Stalls"]
+__all__ = ["run_sim", "stream_put", "stream_get", "Stalls", "pulse_and_wait",
+           "check_registered_outputs"]
 
 
 class Stalls:
@@ -72,3 +73,33 @@ def run_sim(dut, *testbenches, monitors=(), deadline_cycles=100_000, vcd=None):
             go()
     else:
         go()
+
+
+async def pulse_and_wait(ctx, start, done):
+    """Pulse ``start`` for one cycle, then wait for the cycle in which ``done`` is high."""
+    ctx.set(start, 1)
+    await ctx.tick()
+    ctx.set(start, 0)
+    while not ctx.get(done):
+        await ctx.tick()
+
+
+async def check_registered_outputs(ctx, inputs, outputs, rng, moved, cycles=400, value=None):
+    """Assert that no signal of ``outputs`` depends combinationally on ``inputs``: every cycle,
+    drive two random values on each input (``value(sig)`` may choose one, else uniform; 1-bit
+    inputs high 60% of the time) and compare the outputs. Returns how many cycles the ``moved``
+    expression (e.g. a handshake) was true, so callers can check that the state did change."""
+    count = 0
+    for _ in range(cycles):
+        seen = []
+        for _ in range(2):
+            for sig in inputs:
+                v = value(sig) if value else None
+                if v is None:
+                    v = rng.getrandbits(len(sig)) if len(sig) > 1 else rng.random() < 0.6
+                ctx.set(sig, v)
+            seen.append([ctx.get(sig) for sig in outputs])
+        assert seen[0] == seen[1], "an output changed with the inputs in the same cycle"
+        count += ctx.get(moved)
+        await ctx.tick()
+    return count

@@ -12,7 +12,7 @@ from rtl.config import preset
 from rtl.core import Core
 from rtl.outstage import outstage_config_value
 from rtl.store import OUT_CONTAINERS
-from tests.simutil import Stalls, run_sim, stream_get, stream_put
+from tests.simutil import Stalls, pulse_and_wait, run_sim, stream_get, stream_put
 
 
 def run_layer(cfg, shape, x, w, bias, stage, pa, act_signed, stall_prob=0.2, seed=0):
@@ -38,22 +38,14 @@ def run_layer(cfg, shape, x, w, bias, stage, pa, act_signed, stall_prob=0.2, see
             ctx.set(dut.sender_job, cmd.sender_job)
             ctx.set(dut.pass_cfg, cmd.array_pass.pe.const(cfg))
             ctx.set(dut.writer_job, cmd.writer_job)
-            ctx.set(dut.start_pass, 1)
-            await ctx.tick()
-            ctx.set(dut.start_pass, 0)
-            while not ctx.get(dut.pass_done):
-                await ctx.tick()
+            await pulse_and_wait(ctx, dut.start_pass, dut.pass_done)
             status["pass_errors"].append(ctx.get(dut.pass_error))
         while ctx.get(dut.busy):
             await ctx.tick()
         ctx.set(dut.store_job, {"src": plan.store_src, "count": plan.store_count,
                                 "container": OUT_CONTAINERS.index(container),
                                 "stage": outstage_config_value(cfg, stage)})
-        ctx.set(dut.start_store, 1)
-        await ctx.tick()
-        ctx.set(dut.start_store, 0)
-        while not ctx.get(dut.store_done):
-            await ctx.tick()
+        await pulse_and_wait(ctx, dut.start_store, dut.store_done)
         status["glb_error"] = ctx.get(dut.glb_error)
 
     async def sink(ctx):

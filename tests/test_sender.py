@@ -18,7 +18,7 @@ from rtl.config import preset
 from rtl.passcfg import array_pe_cfg_layout, pe_pass_layout
 from rtl.sender import (SENDER_ADDR_BITS, Sender,
                         sender_job_layout, sender_table_layout)
-from tests.simutil import Stalls, run_sim, stream_get, stream_put
+from tests.simutil import Stalls, pulse_and_wait, run_sim, stream_get, stream_put
 
 
 def run_sender(cfg, words, cmd, x, w, stall_prob, seed):
@@ -35,11 +35,7 @@ def run_sender(cfg, words, cmd, x, w, stall_prob, seed):
         for entry in cmd.sender_table:
             await stream_put(ctx, dut.i_table, entry)
         ctx.set(dut.job, job)
-        ctx.set(dut.start, 1)
-        await ctx.tick()
-        ctx.set(dut.start, 0)
-        while not ctx.get(dut.done):
-            await ctx.tick()
+        await pulse_and_wait(ctx, dut.start, dut.done)
         state["done"] = True
 
     async def glb_requests(ctx):
@@ -162,11 +158,7 @@ def test_sender_feeds_array_whole_layer(case):
                 await stream_put(ctx, dut.i_pe_cfg, role)
             ctx.set(dut.job, cmd.sender_job)
             ctx.set(dut.pass_cfg, cmd.array_pass.pe.const(cfg))
-            ctx.set(dut.start, 1)
-            await ctx.tick()
-            ctx.set(dut.start, 0)
-            while not ctx.get(dut.done):
-                await ctx.tick()
+            await pulse_and_wait(ctx, dut.start, dut.done)
             assert not ctx.get(dut.error)
             await ctx.tick()
 

@@ -11,7 +11,7 @@ from rtl.buffers import psum_container_bits, psums_per_word
 from rtl.config import preset
 from rtl.outstage import outstage_config_value
 from rtl.store import OUT_CONTAINERS, StorePath
-from tests.simutil import Stalls, run_sim, stream_get, stream_put
+from tests.simutil import Stalls, pulse_and_wait, run_sim, stream_get, stream_put
 
 
 def run_store(cfg, glb_words, src, count, container, stage, stall_prob, seed):
@@ -28,11 +28,7 @@ def run_store(cfg, glb_words, src, count, container, stage, stall_prob, seed):
         ctx.set(dut.job, {"src": src, "count": count,
                           "container": OUT_CONTAINERS.index(container),
                           "stage": outstage_config_value(cfg, stage)})
-        ctx.set(dut.start, 1)
-        await ctx.tick()
-        ctx.set(dut.start, 0)
-        while not ctx.get(dut.done):
-            await ctx.tick()
+        await pulse_and_wait(ctx, dut.start, dut.done)
         flags["error"] = ctx.get(dut.error)
 
     async def requests(ctx):

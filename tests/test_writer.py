@@ -8,7 +8,7 @@ import pytest
 from gen.rowstationary import ConvShape, output_slots, plan_conv
 from rtl.config import preset
 from rtl.writer import PsumWriter
-from tests.simutil import Stalls, run_sim, stream_get, stream_put
+from tests.simutil import Stalls, pulse_and_wait, run_sim, stream_get, stream_put
 
 
 def placement(cfg, ap, shape, rng):
@@ -31,11 +31,7 @@ def run_writer(cfg, jobs, stall_prob, seed, bad_last_at=None):
             for entry in table:
                 await stream_put(ctx, dut.i_table, entry)
             ctx.set(dut.job, job)
-            ctx.set(dut.start, 1)
-            await ctx.tick()
-            ctx.set(dut.start, 0)
-            while not ctx.get(dut.done):
-                await ctx.tick()
+            await pulse_and_wait(ctx, dut.start, dut.done)
             errors.append(ctx.get(dut.error))
             await ctx.tick()
 
