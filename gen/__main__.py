@@ -115,6 +115,40 @@ def cmd_run_layer(args):
     return status
 
 
+def cmd_compile(args):
+    """Compile a layer without running it: GLB rounds, passes, program, DRAM image, model."""
+    import numpy as np
+
+    from gen.layer import Layer
+    from gen.model import exact_counters
+    from gen.program import decode, layer_image
+    cfg = config_from_args(args)
+    layer = Layer.load(args.layer)
+    x = np.zeros(layer.input_shape, dtype=np.int64)
+    w = np.zeros(layer.weight_shape, dtype=np.int64)
+    image = layer_image(cfg, layer, x, w)
+    print(layer.summary())
+    print(f"on {cfg.name}: {cfg.rows}x{cfg.cols} PEs x {cfg.lanes} lanes, {cfg.mac} MAC, "
+          f"GLB {cfg.glb_bytes} B")
+    print(f"{len(image.rounds)} GLB round(s) per image (filters m0+mg, output rows e0+eb):")
+    for r in image.rounds:
+        print(f"  filters {r.m0}..{r.m0 + r.mg - 1}, output rows {r.e0}..{r.e0 + r.eb - 1}")
+    print(f"{len(image.passes)} array pass(es) per image:")
+    for i, ap in enumerate(image.passes):
+        pe = ap.pe
+        used = sum(b.height * b.width for b in ap.blocks)
+        print(f"  pass {i}: {len(ap.blocks)} block(s), {used}/{cfg.pes} PEs; per PE "
+              f"S={pe.taps} q={pe.chans} p={pe.filters} F={pe.cols} U={pe.stride} pa={pe.pa}")
+    model = exact_counters(cfg, image)
+    print(f"program {len(image.program)} words; DRAM image {len(image.data):,} B; predicted "
+          f"DRAM read {model['dram_rd']:,} B, written {model['dram_wr']:,} B, "
+          f"PE-active cycles {model['pe_active']:,}")
+    if args.dump:
+        for ins in decode(cfg, image.program):
+            print(ins)
+    return 0
+
+
 #: The layer ``make demo`` runs: a 3x3 convolution with padding and a ReLU output stage.
 DEMO_LAYER = {"name": "demo 3x3", "N": 1, "C": 8, "H": 12, "W": 12, "M": 8, "R": 3, "S": 3,
               "stride": 1, "pad": 1, "act_bits": 8, "weight_bits": 8, "act_signed": False,
@@ -178,6 +212,12 @@ def main(argv=None):
     p.add_argument("--sim", choices=["verilator", "icarus"], default="verilator")
     p.add_argument("--waves", action="store_true", help="dump waveforms (FST/VCD)")
     p.set_defaults(func=cmd_run_layer)
+
+    p = sub.add_parser("compile", help="compile a layer: rounds, passes, program, model counts")
+    add_config_args(p)
+    p.add_argument("--layer", required=True, metavar="LAYER.json", help="as for run-layer")
+    p.add_argument("--dump", action="store_true", help="also print the program, disassembled")
+    p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("demo", help="run a demo 3x3 conv layer on random data (make demo)")
     add_config_args(p)

@@ -109,3 +109,17 @@ def test_run_layer_errors_name_the_problem(tmp_path, capsys, change, message):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and re.search(message, err), err
     assert not (tmp_path / "y.npy").exists()
+
+
+def test_compile_explains_the_mapping(tmp_path, capsys):
+    import re
+    (tmp_path / "l.json").write_text(json.dumps({"N": 1, "C": 3, "H": 20, "W": 20, "M": 6,
+                                                 "R": 3, "S": 3, "act_bits": 2}))
+    assert main(["compile", "--config", "tiny", "--layer", str(tmp_path / "l.json"),
+                 "--dump"]) == 0
+    out = capsys.readouterr().out
+    assert "2 GLB round(s) per image" in out          # 8 KiB GLB: two bands of 9 output rows
+    assert "output rows 9..17" in out
+    passes = int(re.search(r"(\d+) array pass\(es\)", out).group(1))
+    assert out.count("PASS") == passes and out.rstrip().endswith("END")   # N=1: one image
+    assert "PE-active cycles 52,488" in out           # pa=2: 52,488 MACs / 2 lanes * 2 bit-steps
