@@ -162,7 +162,7 @@ def cmd_demo(args):
     import numpy as np
 
     from gen.layer import Layer
-    cfg = config_from_args(args)
+    config_from_args(args)            # a bad --config/--set fails before any file is written
     out = Path(args.dir)
     out.mkdir(parents=True, exist_ok=True)
     layer = Layer.from_dict(DEMO_LAYER)

@@ -59,7 +59,6 @@ async def run_layer(dut, cfg, layer, seed, stall, timeout_cycles):
     t0, cycles = time.perf_counter(), 0
 
     async def run_pass(ap):
-        nonlocal cycles
         for word in role_words(cfg, ap):
             await cfg_src.send(role_layout.const(word).as_value().value)
         dut.pass_cfg.value = ap.pe.const(cfg).as_value().value

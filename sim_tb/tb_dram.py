@@ -57,7 +57,7 @@ def cmd_addrs(cfg, cmd):
 async def random_transfers(dut):
     p = load_params()
     cfg = AccelConfig.from_dict(p["config"])
-    max_burst, max_outstanding = p["max_burst"], p["max_outstanding"]
+    max_burst = p["max_burst"]
     rng = random.Random(p.get("seed", 0))
     nbytes, bits = cfg.dram_bytes, cfg.dram_data_bits
     cmd_layout, rdata_layout, done_layout = dma_cmd_layout(cfg), dma_rdata_layout(cfg), dma_done_layout()

@@ -95,7 +95,6 @@ def test_run_layer_errors_name_the_problem(tmp_path, capsys, change, message):
 
     import numpy as np
 
-    from gen.layer import Layer
     fields = {"N": 1, "C": 2, "H": 5, "W": 4, "M": 3, "R": 3, "S": 3, "act_bits": 4}
     fields.update({k: v for k, v in change.items() if k != "x_shape"})
     layer_json = tmp_path / "layer.json"

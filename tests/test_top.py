@@ -161,7 +161,6 @@ def test_program_round_trip():
                                   "load_dram", "store_dram", "timeout"])
 def test_errors_end_the_run(case):
     cfg = preset("tiny")
-    nb = cfg.dram_bytes
     err_ranges = ()
     store_job = {"src": 0, "count": 4, "container": OUT_CONTAINERS.index(32),
                  "stage": outstage_config_value(cfg, None)}
