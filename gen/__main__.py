@@ -120,7 +120,7 @@ def cmd_compile(args):
     import numpy as np
 
     from gen.layer import Layer
-    from gen.model import exact_counters
+    from gen.model import layer_model
     from gen.program import decode, layer_image
     cfg = config_from_args(args)
     layer = Layer.load(args.layer)
@@ -139,13 +139,85 @@ def cmd_compile(args):
         used = sum(b.height * b.width for b in ap.blocks)
         print(f"  pass {i}: {len(ap.blocks)} block(s), {used}/{cfg.pes} PEs; per PE "
               f"S={pe.taps} q={pe.chans} p={pe.filters} F={pe.cols} U={pe.stride} pa={pe.pa}")
-    model = exact_counters(cfg, image)
+    model = layer_model(cfg, image).counters
+    print(f"mapping: {image.mapping.describe()}")
     print(f"program {len(image.program)} words; DRAM image {len(image.data):,} B; predicted "
           f"DRAM read {model['dram_rd']:,} B, written {model['dram_wr']:,} B, "
-          f"PE-active cycles {model['pe_active']:,}")
+          f"PE-active cycles {model['pe_active']:,}, cycles {model['cycles']:,} (program "
+          f"{model['t_program']:,}, load {model['t_load']:,}, pass {model['t_pass']:,}, store "
+          f"{model['t_store']:,})")
     if args.dump:
         for ins in decode(cfg, image.program):
             print(ins)
+    return 0
+
+
+def _layers_for(args, cfg):
+    """Layers named by ``--layer`` or ``--network`` (precisions default to the config's)."""
+    from gen.layer import Layer
+    from gen.networks import network
+    if bool(args.layer) == bool(args.network):
+        raise ValueError("map: give exactly one of --layer and --network")
+    if args.layer:
+        layers = [Layer.load(args.layer)]
+        if args.batch:
+            layers = [layers[0].replace(N=args.batch)]
+        return layers
+    return network(args.network, batch=args.batch or 1, act_bits=args.act_bits or cfg.act_bits,
+                   weight_bits=args.weight_bits or cfg.weight_bits)
+
+
+def cmd_map(args):
+    """Map layers with the mapper and print the modelled figures (table, or JSON)."""
+    import json
+
+    from gen.mapper import map_layer
+    cfg = config_from_args(args)
+    if args.clock <= 0:
+        raise ValueError(f"clock: must be > 0 MHz (got {args.clock})")
+    rows = []
+    results = []
+    for lay in _layers_for(args, cfg):
+        t0 = time.perf_counter()
+        res = map_layer(cfg, lay, args.objective)
+        d = res.to_dict(cfg)
+        d["map_s"] = round(time.perf_counter() - t0, 3)
+        d["latency_ms"] = res.estimate.cycles / (args.clock * 1e3)
+        elem = 1 if cfg.act_bits <= 8 else 2
+        d["dram_accesses_per_mac"] = (d["dram_rd"] + d["dram_wr"]) / elem / max(lay.macs, 1)
+        d["glb_mb"] = d["glb_accesses"] * cfg.dram_bytes / 1e6
+        d["dram_mb"] = (d["dram_rd"] + d["dram_wr"]) / 1e6
+        results.append(res)
+        rows.append(d)
+    if args.json:
+        print(json.dumps({"config": cfg.to_dict(), "clock_mhz": args.clock, "layers": rows},
+                         indent=2))
+        return 0
+    print(f"{cfg.name}: {cfg.rows}x{cfg.cols} PEs x {cfg.lanes} lane(s), {cfg.mac} MAC, "
+          f"GLB {cfg.glb_bytes // 1024} KiB, {args.clock:g} MHz; objective: {args.objective}")
+    if len(rows) == 1:
+        print(results[0].why(cfg))
+    head = (f"{'layer':<24} {'q':>2} {'p':>3} {'mg':>4} {'eb':>3} {'PEs':>4} {'cycles':>12} "
+            f"{'ms':>8} {'MAC util':>8} {'GLB MB':>8} {'DRAM MB':>8} {'DRAM/MAC':>9} "
+            f"{'energy':>9}  DRAM/GLB/array/spad/MAC %")
+    print(head)
+    for d in rows:
+        m, e = d["mapping"], d["energy"]
+        total = sum(e.values())
+        split = "/".join(f"{100 * e[k] / total:.0f}" for k in ("dram", "glb", "array", "spad",
+                                                               "mac"))
+        print(f"{d['layer'] or 'layer':<24} {m['chans']:>2} {m['filters']:>3} {m['mg']:>4} "
+              f"{m['eb']:>3} {d['active_pes']:>4} {d['cycles']:>12,} {d['latency_ms']:>8.2f} "
+              f"{d['mac_utilisation']:>8.3f} {d['glb_mb']:>8.2f} {d['dram_mb']:>8.2f} "
+              f"{d['dram_accesses_per_mac']:>9.4f} {total:>9.3g}  {split}")
+    if len(rows) > 1:
+        cyc = sum(d["cycles"] for d in rows)
+        macs = sum(d["macs"] for d in rows)
+        dram = sum(d["dram_rd"] + d["dram_wr"] for d in rows)
+        elem = 1 if cfg.act_bits <= 8 else 2
+        print(f"{'total':<24} {'':>2} {'':>3} {'':>4} {'':>3} {'':>4} {cyc:>12,} "
+              f"{cyc / (args.clock * 1e3):>8.2f} {'':>8} {'':>8} {dram / 1e6:>8.2f} "
+              f"{dram / elem / max(macs, 1):>9.4f}")
     return 0
 
 
@@ -218,6 +290,22 @@ def main(argv=None):
     p.add_argument("--layer", required=True, metavar="LAYER.json", help="as for run-layer")
     p.add_argument("--dump", action="store_true", help="also print the program, disassembled")
     p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("map", help="map layers or a network with the mapper; print the model")
+    add_config_args(p)
+    p.add_argument("--layer", metavar="LAYER.json", help="one layer (as for run-layer)")
+    p.add_argument("--network", metavar="NAME", help="a network of gen/networks.py "
+                   "(alexnet, vgg16, resnet18, mobilenet_v1, lenet5)")
+    p.add_argument("--batch", type=int, metavar="N", help="images per batch (default: the "
+                   "layer's N, or 1 for a network)")
+    p.add_argument("--act-bits", type=int, help="network activation bits (default: the config's)")
+    p.add_argument("--weight-bits", type=int, help="network weight bits (default: the config's)")
+    p.add_argument("--objective", choices=["cycles", "energy", "edp"], default="cycles",
+                   help="what the mapper minimises (default: cycles)")
+    p.add_argument("--clock", type=float, default=200.0, metavar="MHZ",
+                   help="clock for the latency column (default: 200)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    p.set_defaults(func=cmd_map)
 
     p = sub.add_parser("demo", help="run a demo 3x3 conv layer on random data (make demo)")
     add_config_args(p)

@@ -66,15 +66,19 @@ def glb_words_needed(cfg, shape, passes):
             -(-shape.M * shape.E * shape.F // psums_per_word(cfg)))
 
 
-def plan_layer(cfg, shape, x, w, bias=None, pa=None, act_signed=False, chain=False):
-    """Plan ``shape`` (padded input ``x`` (C, H, W), weights ``w`` (M, C, R, S), optional bias).
+def plan_layer(cfg, shape, x, w, bias=None, pa=None, act_signed=False, chain=False, chans=None,
+               filters=None):
+    """Plan ``shape`` (padded input ``x`` (C, H, W), weights ``w`` (M, C, R, S), optional bias)
+    with ``chans`` channels and ``filters`` filters per PE (default: the largest that fit).
+    With ``x`` None only the layout and the commands are planned (``words`` is None).
 
     Raises ``ValueError`` naming the limit when the layer's GLB image does not fit ``glb_bytes``.
     """
     from rtl.buffers import psum_container_bits, psums_per_word
     from rtl.sender import act_container_bits, filter_word_bits
 
-    passes = plan_conv(cfg, shape, pa=pa, act_signed=act_signed, chain=chain)
+    passes = plan_conv(cfg, shape, pa=pa, act_signed=act_signed, chain=chain, chans=chans,
+                       filters=filters)
     need = sum(glb_words_needed(cfg, shape, passes))
     if need > cfg.glb_words:
         raise ValueError(f"glb_bytes: the layer needs {need * cfg.dram_bytes} bytes of global "
@@ -84,22 +88,28 @@ def plan_layer(cfg, shape, x, w, bias=None, pa=None, act_signed=False, chain=Fal
     wcont = fbits // cfg.lanes
     f_per, a_per, k = bus // fbits, bus // acont, psums_per_word(cfg)
 
-    words, cmds = [], []
+    data = x is not None
+    words, cmds, nwords = [], [], 0
     for ap in passes:
-        fw = filter_words(cfg, ap, w)
-        fbase = len(words) * f_per
-        vals = [sum((v & ((1 << wcont) - 1)) << (l * wcont) for l, v in enumerate(lanes))
-                for _, lanes in fw]
-        words += pack(vals, fbits, f_per)
-        cmds.append((ap, fbase, len(fw)))
-    input_word = len(words)
+        fbase = nwords * f_per
+        count = len(ap.tags()[0]) * ap.pe.groups(cfg) * ap.pe.chans * ap.pe.taps
+        if data:
+            vals = [sum((v & ((1 << wcont) - 1)) << (l * wcont) for l, v in enumerate(lanes))
+                    for _, lanes in filter_words(cfg, ap, w)]
+            words += pack(vals, fbits, f_per)
+        nwords += -(-count // f_per)
+        cmds.append((ap, fbase, count))
+    input_word = nwords
     ibase = input_word * a_per
-    words += pack(np.transpose(x, (1, 2, 0)).reshape(-1), acont, a_per)
-    psum_word = len(words)
+    psum_word = input_word + -(-shape.C * shape.H * shape.W // a_per)
     pbase = psum_word * k
-    b = np.zeros(shape.M, dtype=np.int64) if bias is None else np.asarray(bias)
-    words += pack(np.broadcast_to(b, (shape.E, shape.F, shape.M)).reshape(-1), pc, k)
-    assert len(words) == need
+    if data:
+        words += pack(np.transpose(x, (1, 2, 0)).reshape(-1), acont, a_per)
+        b = np.zeros(shape.M, dtype=np.int64) if bias is None else np.asarray(bias)
+        words += pack(np.broadcast_to(b, (shape.E, shape.F, shape.M)).reshape(-1), pc, k)
+        assert len(words) == need
+    else:
+        words = None
 
     plans = []
     for ap, fbase, nwords in cmds:

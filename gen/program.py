@@ -23,7 +23,8 @@ Addresses are byte addresses, bus-word aligned. Any other opcode or target, or a
 disagrees with its store job, ends the run with an error (:data:`rtl.control.ERRORS`).
 
 DRAM image of a layer (:func:`layer_image`), every region aligned to :data:`ALIGN` bytes: the
-program, then per GLB round (:func:`plan_rounds`: a band of output rows for a group of filters)
+program, then per GLB round (:func:`gen.mapper.rounds_of`: a band of output rows for a group of
+filters)
 its filter words in send order (shared by rounds with the same), its input rows (``H x W x C``,
 padded, 8- or 16-bit containers), its bias tile (``E x F x M`` psums, the accumulation's start
 value; shared) and its output (``E x F x M`` elements in 8/16-bit containers after an output
@@ -37,7 +38,7 @@ import numpy as np
 from rtl.control import LOAD_OPERANDS, OPCODES, STORE_OPERANDS, write_targets
 
 __all__ = ["OPCODES", "TARGETS", "ALIGN", "Program", "Instruction", "decode", "encode_value",
-           "Round", "plan_rounds", "OutputRegion", "LayerImage", "layer_image", "check_layer_fits",
+           "Round", "OutputRegion", "LayerImage", "layer_image", "check_layer_fits",
            "output_container"]
 
 #: WRITE targets in code order.
@@ -56,8 +57,43 @@ def _words_of(bits):
 
 def encode_value(layout, value):
     """32-bit words of ``value`` (an int or a dict in ``layout``), least significant first."""
-    raw = value if isinstance(value, int) else layout.const(value).as_value().value
-    return [(raw >> (32 * i)) & 0xFFFF_FFFF for i in range(_words_of(layout.size))]
+    raw = value if isinstance(value, int) else _pack_fields(layout, value)
+    return [(raw >> (32 * i)) & 0xFFFF_FFFF for i in range(_layout_words(layout))]
+
+
+def _layout_words(layout):
+    key = ("words", id(layout))
+    if key not in _FIELDS:
+        _FIELDS[key] = _words_of(layout.size)
+        _FIELDS[("keep", id(layout))] = layout
+    return _FIELDS[key]
+
+
+_FIELDS = {}
+
+
+def _pack_fields(layout, value):
+    """``value`` (a dict, nested for struct fields) as the integer ``layout.const(value)`` holds
+    (the same bits, without building Amaranth constants: compiling big layers packs millions)."""
+    fields = _FIELDS.get(id(layout))
+    if fields is None:
+        from amaranth.hdl import Shape
+        from amaranth.lib import data
+        fields = []
+        for name, f in layout:
+            sub = f.shape if isinstance(f.shape, data.Layout) else None
+            fields.append((name, f.offset, Shape.cast(f.shape).width, sub))
+        _FIELDS[id(layout)] = fields
+        _FIELDS[("keep", id(layout))] = layout        # ids stay valid while cached
+    if not isinstance(value, dict):                  # an Amaranth constant already
+        return layout.const(value).as_value().value
+    raw = 0
+    for name, offset, width, sub in fields:
+        v = value.get(name, 0)
+        if sub is not None and not isinstance(v, int):
+            v = _pack_fields(sub, v)
+        raw |= (int(v) & ((1 << width) - 1)) << offset
+    return raw
 
 
 @dataclass(frozen=True)
@@ -207,37 +243,6 @@ def _band_shape(layer, mg, eb):
                      M=mg, R=layer.R, S=layer.S, stride=layer.stride)
 
 
-def plan_rounds(cfg, layer):
-    """Split ``layer`` into GLB rounds that fit ``glb_bytes``: all filters with the tallest band
-    of output rows that fits; when not even one row fits, filter groups as large as fit.
-
-    Raises ``ValueError`` naming the limit when one output row of one filter does not fit (or a
-    scratchpad limit from the pass planner)."""
-    from gen.glbplan import glb_words_needed
-    from gen.rowstationary import plan_conv
-
-    def words(mg, eb):
-        shape = _band_shape(layer, mg, eb)
-        passes = plan_conv(cfg, shape, pa=layer.act_bits, act_signed=layer.act_signed,
-                           chain=False)
-        return sum(glb_words_needed(cfg, shape, passes))
-
-    E, M = layer.E, layer.M
-    for mg in sorted({-(-M // g) for g in range(1, M + 1)}, reverse=True):
-        if words(mg, 1) > cfg.glb_words:
-            continue
-        lo, hi = 1, E                   # the tallest band that fits (words grow with eb)
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            lo, hi = (mid, hi) if words(mg, mid) <= cfg.glb_words else (lo, mid - 1)
-        eb = -(-E // -(-E // lo))        # as many bands as needed, of even height
-        return [Round(m0, min(mg, M - m0), e0, min(eb, E - e0))
-                for m0 in range(0, M, mg) for e0 in range(0, E, eb)]
-    raise ValueError(f"glb_bytes: one output row of one filter needs {words(1, 1) * cfg.dram_bytes} "
-                     f"bytes of global buffer (filters, {_band_shape(layer, 1, 1).H} input rows, "
-                     f"psums) but glb_bytes={cfg.glb_bytes}")
-
-
 @dataclass(frozen=True)
 class OutputRegion:
     """Where the output of round ``rnd`` of image ``n`` is in DRAM (``eb x F x mg`` elements)."""
@@ -251,8 +256,9 @@ class OutputRegion:
 @dataclass
 class LayerImage:
     """DRAM contents that run a layer: ``data`` from byte 0, the program at ``prog_addr``, the
-    outputs in ``outputs`` (:class:`OutputRegion`, ``container``-bit elements), ``rounds`` and
-    the array passes of one image (``passes``, all rounds)."""
+    outputs in ``outputs`` (:class:`OutputRegion`, ``container``-bit elements), ``rounds``, the
+    array passes of one image (``passes``, all rounds) and their GLB commands (``commands``,
+    :class:`gen.glbplan.PassCommands`)."""
 
     layer: object
     data: bytes
@@ -262,6 +268,8 @@ class LayerImage:
     container: int
     rounds: list
     passes: list
+    commands: list = None
+    mapping: object = None
 
     def read_ranges(self):
         """``(addr, nbytes)`` of every output region, in :attr:`outputs` order."""
@@ -281,6 +289,11 @@ class LayerImage:
             y[o.n, r.m0:r.m0 + r.mg, r.e0:r.e0 + r.eb] = \
                 raw.reshape(r.eb, layer.F, r.mg).transpose(2, 0, 1)
         return y
+
+
+def _psum_tile_words(cfg, plan):
+    from rtl.buffers import psums_per_word
+    return -(-plan.store_count // psums_per_word(cfg))
 
 
 def _to_bytes(words, bits):
@@ -307,40 +320,57 @@ class _Dram:
         return addr
 
 
-def layer_image(cfg, layer, x, w, bias=None):
+def layer_image(cfg, layer, x=None, w=None, bias=None, mapping=None, objective="cycles"):
     """The :class:`LayerImage` running ``layer`` (:class:`gen.layer.Layer`) on ``x`` (N, C, H, W)
-    with weights ``w`` (M, C, R, S) and optional ``bias`` (M,).
+    with weights ``w`` (M, C, R, S) and optional ``bias`` (M,), with ``mapping``
+    (:class:`gen.mapper.Mapping`; by default the mapper's best for ``objective``). With ``x``
+    and ``w`` None the image has the program and layout but zero data (for the model).
 
-    Per image and :func:`plan_rounds` round the program loads the round's filters (skipped when
-    the previous round had the same), input rows and bias tile, runs every array pass and stores
-    the output tile through the output stage. Table entries and job values are written only when
-    they differ from what the core already holds (tables and job registers persist). Raises ``ValueError`` naming the limit when the
+    Per image and GLB round (or per round and image, as the mapping's ``order`` says) the
+    program loads the round's filters (skipped when the previous round had the same filter group
+    in the same layout), input rows
+    and bias tile, runs every array pass and stores the output tile through the output stage.
+    Table entries and job values are written only when they differ from what the core already
+    holds (tables and job registers persist). Raises ``ValueError`` naming the limit when the
     layer does not fit ``cfg`` (precisions, accumulator width, scratchpads, array, GLB).
     """
     from gen.glbplan import plan_layer
     from gen.golden import pad_input
+    from gen.mapper import map_layer, rounds_of
     from rtl.outstage import outstage_config_value
     from rtl.store import OUT_CONTAINERS
 
-    layer.check_arrays(x, w, bias)
+    data = x is not None
+    if data:
+        layer.check_arrays(x, w, bias)
     check_layer_fits(cfg, layer, 0 if bias is None else np.abs(np.asarray(bias)).max(initial=0))
-    xp = pad_input(np.asarray(x, dtype=np.int64), layer.pad)
-    w = np.asarray(w, dtype=np.int64)
+    if mapping is None:
+        mapping = map_layer(cfg, layer, objective).mapping
+    xp = pad_input(np.asarray(x, dtype=np.int64), layer.pad) if data else None
+    w = np.asarray(w, dtype=np.int64) if data else None
     b = np.zeros(layer.M, dtype=np.int64) if bias is None else np.asarray(bias, dtype=np.int64)
-    rounds = plan_rounds(cfg, layer)
+    rounds = rounds_of(layer, mapping)
     bus, nb = cfg.dram_data_bits, cfg.dram_bytes
     container = output_container(cfg, layer.output)
     stage = outstage_config_value(cfg, layer.output)
 
-    work = []                                     # (n, round, plan)
+    plans = {}                                    # (n, round) -> plan
     for n in range(layer.N):
         for r in rounds:
             h0 = r.e0 * layer.stride
             shape = _band_shape(layer, r.mg, r.eb)
-            plan = plan_layer(cfg, shape, xp[n, :, h0:h0 + shape.H], w[r.m0:r.m0 + r.mg],
-                              b[r.m0:r.m0 + r.mg], pa=layer.act_bits,
-                              act_signed=layer.act_signed)
-            work.append((n, r, plan))
+            if not data and n > 0:                # without data the images look alike
+                plans[(n, r)] = plans[(0, r)]
+                continue
+            plans[(n, r)] = plan_layer(
+                cfg, shape, xp[n, :, h0:h0 + shape.H] if data else None,
+                w[r.m0:r.m0 + r.mg] if data else None, b[r.m0:r.m0 + r.mg],
+                pa=layer.act_bits, act_signed=layer.act_signed,
+                chans=min(mapping.chans, layer.C), filters=min(mapping.filters, r.mg),
+                chain=mapping.chain)
+    order = [(n, r) for n in range(layer.N) for r in rounds] if mapping.order == "images" else \
+        [(n, r) for r in rounds for n in range(layer.N)]
+    work = [(n, r, plans[(n, r)]) for n, r in order]
 
     def build(prog_size):
         dram = _Dram(prog_size)
@@ -357,13 +387,23 @@ def layer_image(cfg, layer, x, w, bias=None):
             if changed:
                 prog.write(target, changed)
         for n, r, plan in work:
-            filters = _to_bytes(plan.words[:plan.input_word], bus)
-            if filters and filters != loaded:
-                prog.load(dram.place(filters, share=True), 0, plan.input_word)
-                loaded = filters
-            inp = _to_bytes(plan.words[plan.input_word:plan.psum_word], bus)
+            psum_words = _psum_tile_words(cfg, plan)
+            if data:
+                filters = _to_bytes(plan.words[:plan.input_word], bus)
+                inp = _to_bytes(plan.words[plan.input_word:plan.psum_word], bus)
+                tile = _to_bytes(plan.words[plan.psum_word:], bus)
+            else:                                  # sizes only
+                filters = bytes(plan.input_word * nb)
+                inp = bytes((plan.psum_word - plan.input_word) * nb)
+                tile = bytes(psum_words * nb)
+            # the filters in the GLB are reused when the round has the same filter group in the
+            # same layout (decided by structure, not data, so traffic never depends on values)
+            fkey = (r.m0, tuple((c.array_pass.pe, tuple(c.array_pass.tags()[0]))
+                                for c in plan.passes))
+            if filters and fkey != loaded:
+                prog.load(dram.place(filters, share=data), 0, plan.input_word)
+                loaded = fkey
             prog.load(dram.place(inp), plan.input_word, len(inp) // nb)
-            tile = _to_bytes(plan.words[plan.psum_word:], bus)
             prog.load(dram.place(tile, share=True), plan.psum_word, len(tile) // nb)
             prog.sync()
             for cmd in plan.passes:
@@ -391,6 +431,8 @@ def layer_image(cfg, layer, x, w, bias=None):
     data[:len(code)] = code
     for addr, chunk in dram.chunks:
         data[addr:addr + len(chunk)] = chunk
-    passes = [cmd.array_pass for _, _, plan in work[:len(rounds)] for cmd in plan.passes]
+    commands = [cmd for r in rounds for cmd in plans[(0, r)].passes]
     return LayerImage(layer=layer, data=bytes(data), prog_addr=0, program=prog.words,
-                      outputs=outputs, container=container, rounds=rounds, passes=passes)
+                      outputs=outputs, container=container, rounds=rounds,
+                      passes=[cmd.array_pass for cmd in commands], commands=commands,
+                      mapping=mapping)

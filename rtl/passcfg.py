@@ -1,6 +1,7 @@
 """Pass configuration of a PE: the shape of one row-stationary 1-D convolution, shared by RTL and gen/."""
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 from amaranth.hdl import unsigned
 from amaranth.lib import data
@@ -154,6 +155,7 @@ class ArrayPass:
     pe: PePass
     blocks: tuple
 
+    @lru_cache(maxsize=4096)          # a pass is immutable; the compiler asks often
     def pe_roles(self):
         """``{(row, col): (block, i, j)}`` for every PE in use."""
         roles = {}
@@ -169,6 +171,7 @@ class ArrayPass:
     def ifmap_key(self, b, i, j):
         return (b.c0, (b.e0 + j) * self.pe.stride + b.r0 + i)
 
+    @lru_cache(maxsize=4096)
     def tags(self):
         """``(filter_tags, ifmap_tags)``: key -> tag, numbered in sorted key order."""
         roles = self.pe_roles().values()
@@ -176,6 +179,7 @@ class ArrayPass:
         ikeys = sorted({self.ifmap_key(b, i, j) for b, i, j in roles})
         return ({k: t for t, k in enumerate(fkeys)}, {k: t for t, k in enumerate(ikeys)})
 
+    @lru_cache(maxsize=4096)
     def chained_above(self):
         """Blocks that have a block chained directly on top of them."""
         below = set()
@@ -191,6 +195,7 @@ class ArrayPass:
         raise ValueError(f"blocks: chained block at row {b.row}, col {b.col} has no block "
                          f"directly below it")
 
+    @lru_cache(maxsize=4096)
     def pe_configs(self):
         """``{(row, col): PeConfig}`` of every PE in use (others are disabled)."""
         ftags, itags = self.tags()
@@ -204,6 +209,7 @@ class ArrayPass:
                 top=i == b.height - 1 and b not in continued)
         return out
 
+    @lru_cache(maxsize=4096)
     def tops(self, cfg):
         """Top PEs in collector order (column-major physical index), as (row, col, block, j)."""
         roles = self.pe_roles()

@@ -5,7 +5,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .buffers import Scratchpad
-from .mac import Mac, mac_op_layout
+from .mac import Mac
 from .passcfg import pe_pass_layout
 
 __all__ = ["ProcessingElement", "pe_signature", "pe_stats_layout"]

@@ -117,8 +117,10 @@ def test_compile_explains_the_mapping(tmp_path, capsys):
     assert main(["compile", "--config", "tiny", "--layer", str(tmp_path / "l.json"),
                  "--dump"]) == 0
     out = capsys.readouterr().out
-    assert "2 GLB round(s) per image" in out          # 8 KiB GLB: two bands of 9 output rows
-    assert "output rows 9..17" in out
+    assert "2 GLB round(s) per image" in out          # 8 KiB GLB: two bands of output rows
+    bands = [(int(a), int(b)) for a, b in re.findall(r"output rows (\d+)\.\.(\d+)", out)]
+    assert bands[0][0] == 0 and bands[-1][1] == 17 and bands[0][1] + 1 == bands[1][0]
+    assert "mapping: q=3 channel(s) and p=6 filter(s) per PE" in out
     passes = int(re.search(r"(\d+) array pass\(es\)", out).group(1))
     assert out.count("PASS") == passes and out.rstrip().endswith("END")   # N=1: one image
     assert "PE-active cycles 52,488" in out           # pa=2: 52,488 MACs / 2 lanes * 2 bit-steps
