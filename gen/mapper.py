@@ -20,6 +20,7 @@ go to the smaller mapping tuple.
 """
 
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 
 from gen.model import (ENERGY, FETCH_LATENCY, PER_LOAD, PER_STORE, pass_accesses, pass_cycles,
                        pass_cycles_quick)
@@ -62,12 +63,17 @@ def rounds_of(layer, mapping):
 
 
 def _band_passes(cfg, layer, mapping, mg, eb):
+    return _plan_band(cfg, layer, min(mapping.chans, layer.C), min(mapping.filters, mg),
+                      mapping.chain, mg, eb)
+
+
+@lru_cache(maxsize=1024)
+def _plan_band(cfg, layer, chans, filters, chain, mg, eb):
     from gen.program import _band_shape
     from gen.rowstationary import plan_conv
     shape = _band_shape(layer, mg, eb)
-    return shape, plan_conv(cfg, shape, pa=layer.act_bits, act_signed=layer.act_signed,
-                            chans=min(mapping.chans, layer.C), filters=min(mapping.filters, mg),
-                            chain=mapping.chain)
+    return shape, tuple(plan_conv(cfg, shape, pa=layer.act_bits, act_signed=layer.act_signed,
+                                  chans=chans, filters=filters, chain=chain))
 
 
 def glb_words(cfg, layer, mapping, mg, eb):

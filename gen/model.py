@@ -122,8 +122,8 @@ def _pass_key(ap, cmd=None):
 def pass_cycles(cfg, ap, cmd=None):
     """Cycles of one PASS instruction (its start state to the core's ``pass_done``).
 
-    Follows every bus word: the sender issues one GLB read a cycle (2 extra cycles per ifmap
-    key and column, 3 per filter key, at most :data:`_SEND_DEPTH` in flight), a word reaches the
+    Follows every bus word: the sender issues one GLB read a cycle (3 extra cycles per filter
+    key, 2 before the first ifmap key, at most :data:`_SEND_DEPTH` in flight), a word reaches the
     array :data:`_SEND_LATENCY` cycles after its read and is delivered once every PE it is
     tagged for is loading; each PE then waits for its psum bank, issues its operations
     (:mod:`gen.pe_model`'s sequencer) and drains its psums up the chain to the collector, which
@@ -137,21 +137,21 @@ def pass_cycles(cfg, ap, cmd=None):
 
 def pass_cycles_quick(cfg, ap):
     """A closed-form estimate of :func:`pass_cycles` for searching mappings: the filter send,
-    then per output column the slowest of the sender (every ifmap key: its words plus 2 cycles),
+    then per output column the slowest of the sender (every ifmap key's words),
     a PE (load and MAC work) and the collector (every top's psums), plus a column of fill."""
     job = ap.pe
     ops = job.groups(cfg) * job.chans * job.taps
     c = job.pa if cfg.mac == "serial" else 1
     ftags, itags = ap.tags()
     b = column_bounds(cfg, ap)
-    first = len(itags) * (job.chans * job.taps + 2) + ops * c
+    first = len(itags) * job.chans * job.taps + 2 + ops * c
     return (len(ftags) * (ops + 3) + first + (job.cols - 1) * max(b.values()) + b["collector"]
             + 10)
 
 
 def column_bounds(cfg, ap):
     """Cycles per output column of pass ``ap`` that each unit needs at least, in steady state:
-    ``sender`` (every ifmap key's new words plus 2 cycles), ``pe`` (a PE's load and MAC work)
+    ``sender`` (every ifmap key's new words), ``pe`` (a PE's load and MAC work)
     and ``collector`` (every top PE's psums); the largest bounds the pass."""
     job = ap.pe
     ops = job.groups(cfg) * job.chans * job.taps
@@ -159,7 +159,7 @@ def column_bounds(cfg, ap):
     continued = ap.chained_above()
     tops = sum(b.width for b in ap.blocks if b not in continued)
     need = job.chans * job.stride
-    return {"sender": len(ap.tags()[1]) * (need + 2), "pe": need + 3 + ops * c,
+    return {"sender": len(ap.tags()[1]) * need, "pe": need + 3 + ops * c,
             "collector": tops * job.filters}
 
 
@@ -268,7 +268,8 @@ def _pass_cycles(cfg, key):
         bank = f % 2 if double else 0
         for t in range(len(by_itag)):
             targets = by_itag[t]
-            seq += 2                                 # I_BASE, I_LOAD
+            if f == 0 and t == 0:
+                seq += 2                             # I_BASE, I_LOAD; later keys follow at once
             for w in range(need):
                 word = None
                 if addrs is not None:

@@ -70,7 +70,8 @@ class Sender(wiring.Component):
 
     GLB reads go out on ``o_glb_addr`` (word addresses) and their data must come back on
     ``i_glb_data`` in request order. At most ``depth`` reads are outstanding; without stalls one
-    value leaves per cycle after the first GLB latency, plus one cycle per start. ``done`` pulses
+    read is issued per cycle, with 3 cycles between filter keys and 2 before the first ifmap key;
+    the ifmap keys follow each other without a gap (the table is read one key ahead). ``done`` pulses
     the cycle after the last word was taken; ``busy`` is high from ``start`` to ``done``.
     """
 
@@ -205,13 +206,21 @@ class Sender(wiring.Component):
                     m.next = "DRAIN"
                 with m.Else():
                     m.next = "I_LOAD"
-            with m.State("I_LOAD"):
+            # The ifmap table is read one key ahead: while key ``tag`` is sent, the base of the
+            # key after it is on ``i_rd.data``, so the next key starts without a gap.
+            def after(t):
+                return Mux(t + 1 == job.ifmap_tags, 0, t + 1)
+
+            with m.State("I_LOAD"):                   # first key of the pass
                 start = i_rd.data + col_off
+                m.d.comb += i_rd.addr.eq(after(tag))
                 m.d.sync += [elem.eq(start), pos_base.eq(start), q.eq(0), pos.eq(0),
-                             npos.eq(Mux(col == 0, job.taps, job.stride)), is_ifmap.eq(1)]
+                             npos.eq(job.taps), is_ifmap.eq(1)]
                 m.next = "I_SEND"
             with m.State("I_SEND"):
                 m.d.comb += issue.eq(can_issue)
+                last_word = (q + 1 == job.chans) & (pos + 1 == npos)
+                m.d.comb += i_rd.addr.eq(Mux(fire & last_word, after(after(tag)), after(tag)))
                 with m.If(fire):
                     with m.If(q + 1 != job.chans):
                         m.d.sync += [q.eq(q + 1), elem.eq(elem + 1)]
@@ -219,16 +228,18 @@ class Sender(wiring.Component):
                         m.d.sync += [q.eq(0), pos.eq(pos + 1), elem.eq(pos_base + job.pos_stride),
                                      pos_base.eq(pos_base + job.pos_stride)]
                     with m.Elif(tag + 1 != job.ifmap_tags):
-                        m.d.sync += tag.eq(tag + 1)
-                        m.next = "I_BASE"
+                        start = i_rd.data + col_off
+                        m.d.sync += [tag.eq(tag + 1), elem.eq(start), pos_base.eq(start),
+                                     q.eq(0), pos.eq(0)]
                     with m.Else():
                         # next column: its new positions start after the previous column's
-                        m.d.sync += [tag.eq(0), col.eq(col + 1),
-                                     col_off.eq(col_off + npos * job.pos_stride)]
+                        off = Signal.like(col_off)
+                        m.d.comb += off.eq(col_off + npos * job.pos_stride)
+                        start = i_rd.data + off
+                        m.d.sync += [tag.eq(0), col.eq(col + 1), col_off.eq(off), elem.eq(start),
+                                     pos_base.eq(start), q.eq(0), pos.eq(0), npos.eq(job.stride)]
                         with m.If(col + 1 == job.cols):
                             m.next = "DRAIN"
-                        with m.Else():
-                            m.next = "I_BASE"
             with m.State("DRAIN"):
                 with m.If((inflight == 0) & ~out_f.valid & ~out_i.valid):
                     m.d.comb += self.done.eq(1)

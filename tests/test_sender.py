@@ -22,7 +22,8 @@ from tests.simutil import Stalls, pulse_and_wait, run_sim, stream_get, stream_pu
 
 
 def run_sender(cfg, words, cmd, x, w, stall_prob, seed):
-    """Run pass ``cmd`` (a gen.glbplan.PassCommands) from GLB image ``words``; check the streams."""
+    """Run pass ``cmd`` (a gen.glbplan.PassCommands) from GLB image ``words``; check the streams.
+    Returns the cycle of every ifmap word's handshake."""
     dut = Sender(cfg)
     ap, job = cmd.array_pass, cmd.sender_job
     rng = random.Random(seed)
@@ -54,15 +55,25 @@ def run_sender(cfg, words, cmd, x, w, stall_prob, seed):
             v = await stream_get(ctx, dut.o_filter, Stalls(rng, stall_prob))
             got_f.append((v.tag, [int(x) for x in v.word]))
 
+    cycle, times = [0], []
+
     async def ifmaps(ctx):
         for _ in iw:
             v = await stream_get(ctx, dut.o_ifmap, Stalls(rng, stall_prob))
             got_i.append((v.tag, v.act))
+            times.append(cycle[0])
 
-    run_sim(dut, control, glb_requests, glb_responses, filters, ifmaps, deadline_cycles=50_000)
+    async def clock(ctx):
+        while True:
+            await ctx.tick()
+            cycle[0] += 1
+
+    run_sim(dut, control, glb_requests, glb_responses, filters, ifmaps, monitors=[clock],
+            deadline_cycles=50_000)
     assert state["done"]
     assert got_f == fw
     assert got_i == iw
+    return times
 
 
 CASES = [
@@ -87,6 +98,25 @@ def test_sender_streams_match_schedule(case, stall_prob):
     plan = plan_layer(cfg, shape, x, w, pa=pa, act_signed=act_signed, chain=True)
     for k, cmd in enumerate(plan.passes[:2]):
         run_sender(cfg, plan.words, cmd, x, w, stall_prob, seed=case * 10 + k)
+
+
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_ifmap_keys_follow_each_other_without_a_gap(case):
+    """Without stalls the ifmap words of a pass leave one per cycle, across keys and columns:
+    the table is read one key ahead (keys of one word included: the 1x1 pass below)."""
+    name, shape, pa, act_signed = CASES[case]
+    cfg = preset(name)
+    rng = np.random.default_rng(case)
+    x = rng.integers(0, 2, (shape.C, shape.H, shape.W))
+    w = rng.integers(-2, 2, (shape.M, shape.C, shape.R, shape.S))
+    plan = plan_layer(cfg, shape, x, w, pa=pa, act_signed=act_signed, chain=True)
+    times = run_sender(cfg, plan.words, plan.passes[0], x, w, 0.0, seed=case)
+    assert times[-1] - times[0] == len(times) - 1
+    one_word = ConvShape(C=1, H=4, W=6, M=2, R=1, S=1, stride=1)      # q*stride = 1 word a key
+    x1, w1 = x[:1, :4, :6], w[:2, :1, :1, :1]
+    plan = plan_layer(cfg, one_word, x1, w1, pa=pa, act_signed=act_signed, chain=True)
+    times = run_sender(cfg, plan.words, plan.passes[0], x1, w1, 0.0, seed=case)
+    assert times[-1] - times[0] == len(times) - 1
 
 
 def test_sender_rejects_filter_words_wider_than_the_bus():
