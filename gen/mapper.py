@@ -159,7 +159,8 @@ def estimate(cfg, layer, mapping, quick=False):
             cycles += pass_cycles_quick(cfg, ap) if quick else pass_cycles(cfg, ap)
         pes = max(sum(b.height * b.width for b in ap.blocks) for ap in passes)
         prog = sum(12 + len(a["tags"]) for a in map(_tag_counts, passes))
-        per_shape[key] = (words, passes, acc, cycles, pes, prog)
+        per_shape[key] = (words, passes, acc, cycles, pes, prog,
+                          [_filter_saving(cfg, ap, quick) for ap in passes])
 
     tot = {"glb": 0, "spad": 0, "array": 0, "macs": 0, "pe_active": 0}
     dram_rd = dram_wr = 0
@@ -168,9 +169,15 @@ def estimate(cfg, layer, mapping, quick=False):
     n_passes = 0
     order = [(n, r) for n in range(N) for r in rounds] if mapping.order == "images" else \
         [(n, r) for r in rounds for n in range(N)]
-    loaded = None
+    loaded = last_filters = None
     for n, r in order:
-        (fw, iw, pw), passes, acc, cycles, pes, prog = per_shape[(r.mg, r.eb)]
+        (fw, iw, pw), passes, acc, cycles, pes, prog, savings = per_shape[(r.mg, r.eb)]
+        for sig, saved in savings:                   # passes that find their filters loaded
+            if (sig, r.m0) == last_filters:
+                t["t_pass"] -= saved["cycles"]
+                for name in ("glb", "spad", "array"):
+                    tot[name] -= saved[name]
+            last_filters = (sig, r.m0)
         loads = [iw, pw]
         if (r.m0, r.mg) != loaded and fw:
             loads.append(fw)
@@ -224,6 +231,22 @@ def _compiled_estimate(cfg, layer, mapping):
                     macs=model.macs, pe_active=c["pe_active"], active_pes=model.active_pes,
                     passes=len(image.passes) * layer.N, rounds=len(image.rounds),
                     energy=model.energy)
+
+
+def _filter_saving(cfg, ap, quick):
+    """``(signature, saving)`` of pass ``ap``: what its filter spads hold (relative to its
+    round's first filter) and the cycles and accesses its filter load costs, saved when the
+    previous pass leaves the same filters in the PEs."""
+    import dataclasses
+
+    from gen.program import filter_signature
+    reuse = dataclasses.replace(ap, pe=dataclasses.replace(ap.pe, load_filters=False))
+    full, less = pass_accesses(cfg, ap), pass_accesses(cfg, reuse)
+    time = pass_cycles_quick if quick else pass_cycles
+    return filter_signature(ap, 0), {
+        "cycles": time(cfg, ap) - time(cfg, reuse),
+        "glb": full["glb_rd"] - less["glb_rd"], "array": full["array"] - less["array"],
+        "spad": full["spad_wr"] - less["spad_wr"]}
 
 
 def _tag_counts(ap):
@@ -329,7 +352,8 @@ def _eb_options(cfg, layer, m):
 @dataclass
 class MapResult:
     """The chosen ``mapping`` and its ``estimate``, the ``objective``, how many candidates were
-    considered and the runner-up per alternative (``alternatives``: (mapping, estimate))."""
+    considered and the best few by the closed-form estimate, the choice first
+    (``alternatives``: (mapping, quick estimate))."""
 
     layer: object
     mapping: Mapping
@@ -353,13 +377,18 @@ class MapResult:
         main = max(passes, key=lambda ap: sum(b.height * b.width for b in ap.blocks))
         b = column_bounds(cfg, main)
         unit = max(b, key=b.get)
-        lines.append(f"  largest pass: {unit}-bound, cycles per output column: sender "
+        job = main.pe
+        load = len(main.tags()[0]) * (job.groups(cfg) * job.chans * job.taps + 3)
+        lines.append(f"  largest pass: {pass_cycles(cfg, main):,} cycles, {load:,} of them "
+                     f"sending filters; then {unit}-bound per output column: sender "
                      f"{b['sender']} (ifmap bus, 1 value/cycle), PE {b['pe']}, collector "
-                     f"{b['collector']}")
-        for m, alt in self.alternatives[:3]:
-            lines.append(f"  vs {m.describe()}: {alt.cycles:,} cycles "
-                         f"({alt.cycles / max(e.cycles, 1):.2f}x), energy "
-                         f"{alt.total_energy / max(e.total_energy, 1e-9):.2f}x")
+                     f"{b['collector']} (1 psum/cycle)")
+        if self.alternatives:
+            base = self.alternatives[0][1]               # the choice, by the closed form
+            for m, alt in self.alternatives[1:4]:
+                lines.append(f"  vs {m.describe()}: {alt.cycles / max(base.cycles, 1):.2f}x "
+                             f"the cycles, {alt.total_energy / max(base.total_energy, 1e-9):.2f}x "
+                             f"the energy (closed form)")
         return "\n".join(lines)
 
     def to_dict(self, cfg):
@@ -406,6 +435,7 @@ def map_layer(cfg, layer, objective="cycles", detailed=DETAILED):
         scored.append((e.cost(objective), e.cycles, m, e))
     scored.sort(key=lambda s: (s[0], s[1], s[2]))
     best = scored[0]
+    ranked = [(m, e) for e, m in quick]
+    ranked.sort(key=lambda me: me[0] != best[2])       # the choice first, then by rank
     return MapResult(layer=layer, mapping=best[2], estimate=best[3], objective=objective,
-                     considered=len(cands),
-                     alternatives=[(s[2], s[3]) for s in scored[1:]])
+                     considered=len(cands), alternatives=ranked[:4])

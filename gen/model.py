@@ -91,7 +91,7 @@ def pass_accesses(cfg, ap):
     pes = sum(b.height * b.width for b in ap.blocks)
     continued = ap.chained_above()
     tops = sum(b.width for b in ap.blocks if b not in continued)
-    f_words = len(ftags) * ops
+    f_words = len(ftags) * ops * job.load_filters
     i_words = len(itags) * job.chans * job.row_length()
     psums = tops * job.filters * job.cols
     per_pe_rd = job.cols * (2 * ops + g)
@@ -145,8 +145,8 @@ def pass_cycles_quick(cfg, ap):
     ftags, itags = ap.tags()
     b = column_bounds(cfg, ap)
     first = len(itags) * job.chans * job.taps + 2 + ops * c
-    return (len(ftags) * (ops + 3) + first + (job.cols - 1) * max(b.values()) + b["collector"]
-            + 10)
+    return (len(ftags) * (ops + 3) * job.load_filters + first + (job.cols - 1) * max(b.values())
+            + b["collector"] + 10)
 
 
 def column_bounds(cfg, ap):
@@ -234,8 +234,7 @@ def _pass_cycles(cfg, key):
     def bank_of(word):
         return None if addrs is None else word % banks
 
-    # ---- per-PE state -----------------------------------------------------------------------
-    ready = {}                       # cycle the PE accepts its next ifmap word
+    # ---- per-PE state (``ready``: cycle the PE accepts its next ifmap word) --------------------
     got = dict.fromkeys(pes, 0)      # ifmap words of the current column received
     mac_last = dict.fromkeys(pes, -1)
     bank_free = {pe: [0, 0] for pe in pes}
@@ -243,7 +242,8 @@ def _pass_cycles(cfg, key):
     drain_free = dict.fromkeys(pes, 0)
     full_at = {}
 
-    for tag in sorted(by_ftag):                      # filters: every PE is loading them
+    ready = dict.fromkeys(pes, 1)    # without filters to load, PEs take ifmaps at once
+    for tag in sorted(by_ftag) if job.load_filters else ():     # filters: all PEs load them
         seq += 2                                     # F_BASE, F_LOAD
         for i in range(ops):
             d = send(bank_of(None if addrs is None else (addrs[0][tag] + i) // f_per), 0)
@@ -359,12 +359,11 @@ def layer_model(cfg, image, conflicts=True):
     acc = {"glb_rd": 0, "glb_wr": 0, "spad_rd": 0, "spad_wr": 0, "array": 0, "pe_active": 0,
            "macs": 0}
     t_pass = 0
-    per_image = image.passes
-    commands = image.commands if conflicts and image.commands else [None] * len(per_image)
-    for ap, cmd in zip(per_image, commands):
+    for cmd in image.executed:
+        ap = cmd.array_pass
         for k, v in pass_accesses(cfg, ap).items():
-            acc[k] += v * image.layer.N
-        t_pass += pass_cycles(cfg, ap, cmd) * image.layer.N
+            acc[k] += v
+        t_pass += pass_cycles(cfg, ap, cmd if conflicts else None)
     t_program = (FETCH_BYTES // cfg.dram_bytes + FETCH_LATENCY) * _fetch_blocks(
         words, image.prog_addr) + len(words)
     t_load = t_store = t_sync = 0
@@ -399,4 +398,4 @@ def layer_model(cfg, image, conflicts=True):
               "mac": ENERGY["mac"] * acc["macs"]}
     return LayerModel(counters=counters, macs=acc["macs"], array_accesses=acc["array"],
                       energy=energy, active_pes=max(sum(b.height * b.width for b in ap.blocks)
-                                                    for ap in per_image))
+                                                    for ap in image.passes))

@@ -258,7 +258,9 @@ class LayerImage:
     """DRAM contents that run a layer: ``data`` from byte 0, the program at ``prog_addr``, the
     outputs in ``outputs`` (:class:`OutputRegion`, ``container``-bit elements), ``rounds``, the
     array passes of one image (``passes``, all rounds) and their GLB commands (``commands``,
-    :class:`gen.glbplan.PassCommands`)."""
+    :class:`gen.glbplan.PassCommands`), the ``mapping``, and the commands of every pass in
+    program order, all images (``executed``; passes that reuse the PEs' filters have
+    ``load_filters`` off and send no filter words)."""
 
     layer: object
     data: bytes
@@ -270,6 +272,7 @@ class LayerImage:
     passes: list
     commands: list = None
     mapping: object = None
+    executed: list = None
 
     def read_ranges(self):
         """``(addr, nbytes)`` of every output region, in :attr:`outputs` order."""
@@ -289,6 +292,24 @@ class LayerImage:
             y[o.n, r.m0:r.m0 + r.mg, r.e0:r.e0 + r.eb] = \
                 raw.reshape(r.eb, layer.F, r.mg).transpose(2, 0, 1)
         return y
+
+
+def filter_signature(ap, m0):
+    """What the PEs' filter spads hold after pass ``ap`` of a round whose filters start at
+    ``m0``: equal signatures of consecutive passes let the second reuse them."""
+    pe = ap.pe
+    keys = tuple(sorted((rc, (b.m0 + m0, b.c0, b.r0 + i)) for rc, (b, i, _) in
+                        ap.pe_roles().items()))
+    return pe.filters, pe.chans, pe.taps, keys
+
+
+def _reusing_filters(cmd):
+    """``cmd`` (a :class:`gen.glbplan.PassCommands`) with the filters already in the PEs."""
+    import dataclasses
+    ap = cmd.array_pass
+    ap = dataclasses.replace(ap, pe=dataclasses.replace(ap.pe, load_filters=False))
+    return dataclasses.replace(cmd, array_pass=ap,
+                               sender_job={**cmd.sender_job, "filter_tags": 0})
 
 
 def _psum_tile_words(cfg, plan):
@@ -331,8 +352,10 @@ def layer_image(cfg, layer, x=None, w=None, bias=None, mapping=None, objective="
     in the same layout), input rows
     and bias tile, runs every array pass and stores the output tile through the output stage.
     Table entries and job values are written only when they differ from what the core already
-    holds (tables and job registers persist). Raises ``ValueError`` naming the limit when the
-    layer does not fit ``cfg`` (precisions, accumulator width, scratchpads, array, GLB).
+    holds (tables and job registers persist); a pass whose PEs hold the same filters as after
+    the previous pass skips loading them (``load_filters`` off, no filter words sent). Raises
+    ``ValueError`` naming the limit when the layer does not fit ``cfg`` (precisions, accumulator
+    width, scratchpads, array, GLB).
     """
     from gen.glbplan import plan_layer
     from gen.golden import pad_input
@@ -372,10 +395,14 @@ def layer_image(cfg, layer, x=None, w=None, bias=None, mapping=None, objective="
         [(n, r) for r in rounds for n in range(layer.N)]
     work = [(n, r, plans[(n, r)]) for n, r in order]
 
+    executed = []                                 # the passes as run, all images
+
     def build(prog_size):
         dram = _Dram(prog_size)
         prog = Program(cfg)
         outputs, loaded = [], None
+        executed.clear()
+        state = {"filters": None}
         written = {}                   # what the core's tables and job registers hold
 
         def write(target, values, key=None):
@@ -407,6 +434,13 @@ def layer_image(cfg, layer, x=None, w=None, bias=None, mapping=None, objective="
             prog.load(dram.place(tile, share=True), plan.psum_word, len(tile) // nb)
             prog.sync()
             for cmd in plan.passes:
+                # the PEs still hold this pass's filters when the previous pass had the same
+                sig = filter_signature(cmd.array_pass, r.m0)
+                reuse = sig == state["filters"]
+                state["filters"] = sig
+                if reuse:
+                    cmd = _reusing_filters(cmd)
+                executed.append(cmd)
                 write("sender_table", cmd.sender_table, key=lambda v: (v["ifmap"], v["index"]))
                 write("roles", cmd.roles, key=lambda v: v["index"])
                 write("writer_table", cmd.writer_table, key=lambda v: v["index"])
@@ -435,4 +469,4 @@ def layer_image(cfg, layer, x=None, w=None, bias=None, mapping=None, objective="
     return LayerImage(layer=layer, data=bytes(data), prog_addr=0, program=prog.words,
                       outputs=outputs, container=container, rounds=rounds,
                       passes=[cmd.array_pass for cmd in commands], commands=commands,
-                      mapping=mapping)
+                      mapping=mapping, executed=list(executed))
