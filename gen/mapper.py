@@ -78,8 +78,14 @@ def _plan_band(cfg, layer, chans, filters, chain, mg, eb):
 
 def glb_words(cfg, layer, mapping, mg, eb):
     """GLB words of a round of ``mg`` filters x ``eb`` rows: (filters, input, psum tile)."""
+    return _glb_words(cfg, layer, min(mapping.chans, layer.C), min(mapping.filters, mg),
+                      mapping.chain, mg, eb)
+
+
+@lru_cache(maxsize=4096)
+def _glb_words(cfg, layer, chans, filters, chain, mg, eb):
     from gen.glbplan import glb_words_needed
-    shape, passes = _band_passes(cfg, layer, mapping, mg, eb)
+    shape, passes = _plan_band(cfg, layer, chans, filters, chain, mg, eb)
     return glb_words_needed(cfg, shape, passes)
 
 
@@ -159,45 +165,62 @@ def estimate(cfg, layer, mapping, quick=False):
             cycles += pass_cycles_quick(cfg, ap) if quick else pass_cycles(cfg, ap)
         pes = max(sum(b.height * b.width for b in ap.blocks) for ap in passes)
         prog = sum(12 + len(a["tags"]) for a in map(_tag_counts, passes))
+        savings = [_filter_saving(cfg, ap, quick) for ap in passes]
+        inner = {k: 0 for k in ("cycles", "glb", "spad", "array")}
+        for (prev, _), (sig, saved) in zip(savings, savings[1:]):
+            if sig == prev:                          # reuse inside the round
+                for name in inner:
+                    inner[name] += saved[name]
+        for name, attr in (("cycles", None), ("glb", "glb"), ("spad", "spad"),
+                           ("array", "array")):
+            if attr is None:
+                cycles -= inner[name]
+            else:
+                acc[attr] -= inner[name]
         per_shape[key] = (words, passes, acc, cycles, pes, prog,
-                          [_filter_saving(cfg, ap, quick) for ap in passes])
+                          (savings[0][0], savings[0][1], savings[-1][0]))
 
-    tot = {"glb": 0, "spad": 0, "array": 0, "macs": 0, "pe_active": 0}
-    dram_rd = dram_wr = 0
-    t = {"t_program": 0, "t_load": 0, "t_pass": 0, "t_store": 0, "t_sync": 1}
-    prog_words = 2                                   # END and slack
-    n_passes = 0
+    # what every visit of a round adds, whatever came before it (the input and bias loads,
+    # the store, the passes); filter loads and filter reuse depend on the order, below
+    per_visit = {}
+    for r in {(r.mg, r.eb) for r in rounds}:
+        (fw, iw, pw), passes, acc, cycles, pes, prog, _ = per_shape[r]
+        count = r[1] * layer.F * r[0]
+        out_words = -(-count * container // bus)
+        per_visit[r] = {"dram_rd": (iw + pw) * nb, "dram_wr": out_words * nb,
+                        "glb": iw + pw + -(-count // k) + acc["glb"],
+                        "t_load": iw + pw + 2 * PER_LOAD, "t_pass": cycles, "t_sync": 2,
+                        "t_store": max(count, out_words + 4 * -(-out_words // 16)) + PER_STORE,
+                        "passes": len(passes), "prog": 6 * 2 + 2 + 5 + 4 + prog,
+                        **{name: acc[name] for name in ("spad", "array", "macs", "pe_active")}}
+    sums = dict.fromkeys(("dram_rd", "dram_wr", "glb", "t_load", "t_pass", "t_sync", "t_store",
+                          "passes", "prog", "spad", "array", "macs", "pe_active"), 0)
     order = [(n, r) for n in range(N) for r in rounds] if mapping.order == "images" else \
         [(n, r) for r in rounds for n in range(N)]
     loaded = last_filters = None
     for n, r in order:
-        (fw, iw, pw), passes, acc, cycles, pes, prog, savings = per_shape[(r.mg, r.eb)]
-        for sig, saved in savings:                   # passes that find their filters loaded
-            if (sig, r.m0) == last_filters:
-                t["t_pass"] -= saved["cycles"]
-                for name in ("glb", "spad", "array"):
-                    tot[name] -= saved[name]
-            last_filters = (sig, r.m0)
-        loads = [iw, pw]
-        if (r.m0, r.mg) != loaded and fw:
-            loads.append(fw)
+        shape = (r.mg, r.eb)
+        for name, value in per_visit[shape].items():
+            sums[name] += value
+        fw = per_shape[shape][0][0]
+        first, saved, last = per_shape[shape][6]
+        if (first, r.m0) == last_filters:           # the round's first pass finds its filters
+            sums["t_pass"] -= saved["cycles"]
+            for name in ("glb", "spad", "array"):
+                sums[name] -= saved[name]
+        last_filters = (last, r.m0)
+        if (r.m0, r.mg) != loaded and fw:           # a new filter group: load its filters
             loaded = (r.m0, r.mg)
-        for words in loads:
-            dram_rd += words * nb
-            tot["glb"] += words
-            t["t_load"] += words + PER_LOAD
-        count = r.eb * layer.F * r.mg
-        out_words = -(-count * container // bus)
-        dram_wr += out_words * nb
-        tot["glb"] += -(-count // k)
-        t["t_store"] += max(count, out_words + 4 * -(-out_words // 16)) + PER_STORE
-        t["t_pass"] += cycles
-        t["t_sync"] += 2
-        for name in tot:
-            tot[name] += acc[name]
-        n_passes += len(passes)
-        # program: LOADs, SYNCs, STORE, the store job; per pass the changed table entries
-        prog_words += 6 * len(loads) + 2 + 5 + 4 + prog
+            sums["dram_rd"] += fw * nb
+            sums["glb"] += fw
+            sums["t_load"] += fw + PER_LOAD
+            sums["prog"] += 6
+    tot = {name: sums[name] for name in ("glb", "spad", "array", "macs", "pe_active")}
+    dram_rd, dram_wr = sums["dram_rd"], sums["dram_wr"]
+    t = {"t_program": 0, "t_load": sums["t_load"], "t_pass": sums["t_pass"],
+         "t_store": sums["t_store"], "t_sync": 1 + sums["t_sync"]}
+    prog_words = 2 + sums["prog"]                    # END and slack
+    n_passes = sums["passes"]
     blocks = -(-prog_words * 4 // 64)
     dram_rd += blocks * 64
     t["t_program"] = blocks * (64 // nb + FETCH_LATENCY) + 2 * prog_words
@@ -233,6 +256,9 @@ def _compiled_estimate(cfg, layer, mapping):
                     energy=model.energy)
 
 
+_SIGNATURES = {}          # filter signature -> small int (compared often while searching)
+
+
 def _filter_saving(cfg, ap, quick):
     """``(signature, saving)`` of pass ``ap``: what its filter spads hold (relative to its
     round's first filter) and the cycles and accesses its filter load costs, saved when the
@@ -243,7 +269,8 @@ def _filter_saving(cfg, ap, quick):
     reuse = dataclasses.replace(ap, pe=dataclasses.replace(ap.pe, load_filters=False))
     full, less = pass_accesses(cfg, ap), pass_accesses(cfg, reuse)
     time = pass_cycles_quick if quick else pass_cycles
-    return filter_signature(ap, 0), {
+    sig = _SIGNATURES.setdefault(filter_signature(ap, 0), len(_SIGNATURES))
+    return sig, {
         "cycles": time(cfg, ap) - time(cfg, reuse),
         "glb": full["glb_rd"] - less["glb_rd"], "array": full["array"] - less["array"],
         "spad": full["spad_wr"] - less["spad_wr"]}
