@@ -197,7 +197,8 @@ def cmd_map(args):
           f"GLB {cfg.glb_bytes // 1024} KiB, {args.clock:g} MHz; objective: {args.objective}")
     if len(rows) == 1:
         print(results[0].why(cfg))
-    head = (f"{'layer':<24} {'q':>2} {'p':>3} {'mg':>4} {'eb':>3} {'PEs':>4} {'cycles':>12} "
+    head = (f"{'layer':<24} {'q':>2} {'p':>3} {'mg':>4} {'eb':>3} {'outer':<6} {'chain':<5} "
+            f"{'PEs':>4} {'cycles':>12} "
             f"{'ms':>8} {'MAC util':>8} {'GLB MB':>8} {'DRAM MB':>8} {'DRAM/MAC':>9} "
             f"{'energy':>9}  DRAM/GLB/array/spad/MAC %")
     print(head)
@@ -207,7 +208,8 @@ def cmd_map(args):
         split = "/".join(f"{100 * e[k] / total:.0f}" for k in ("dram", "glb", "array", "spad",
                                                                "mac"))
         print(f"{d['layer'] or 'layer':<24} {m['chans']:>2} {m['filters']:>3} {m['mg']:>4} "
-              f"{m['eb']:>3} {d['active_pes']:>4} {d['cycles']:>12,} {d['latency_ms']:>8.2f} "
+              f"{m['eb']:>3} {m['order']:<6} {'yes' if m['chain'] else 'no':<5} "
+              f"{d['active_pes']:>4} {d['cycles']:>12,} {d['latency_ms']:>8.2f} "
               f"{d['mac_utilisation']:>8.3f} {d['glb_mb']:>8.2f} {d['dram_mb']:>8.2f} "
               f"{d['dram_accesses_per_mac']:>9.4f} {total:>9.3g}  {split}")
     if len(rows) > 1:
@@ -215,7 +217,7 @@ def cmd_map(args):
         macs = sum(d["macs"] for d in rows)
         dram = sum(d["dram_rd"] + d["dram_wr"] for d in rows)
         elem = 1 if cfg.act_bits <= 8 else 2
-        print(f"{'total':<24} {'':>2} {'':>3} {'':>4} {'':>3} {'':>4} {cyc:>12,} "
+        print(f"{'total':<24} {'':>2} {'':>3} {'':>4} {'':>3} {'':<6} {'':<5} {'':>4} {cyc:>12,} "
               f"{cyc / (args.clock * 1e3):>8.2f} {'':>8} {'':>8} {dram / 1e6:>8.2f} "
               f"{dram / elem / max(macs, 1):>9.4f}")
     return 0

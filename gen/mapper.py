@@ -162,10 +162,10 @@ def estimate(cfg, layer, mapping, quick=False):
             acc["spad"] += a["spad_rd"] + a["spad_wr"]
             for name in ("array", "macs", "pe_active"):
                 acc[name] += a[name]
-            cycles += pass_cycles_quick(cfg, ap) if quick else pass_cycles(cfg, ap)
+            cycles += pass_cycles_quick(cfg, ap)
         pes = max(sum(b.height * b.width for b in ap.blocks) for ap in passes)
         prog = sum(12 + len(a["tags"]) for a in map(_tag_counts, passes))
-        savings = [_filter_saving(cfg, ap, quick) for ap in passes]
+        savings = [_filter_saving(cfg, ap) for ap in passes]
         inner = {k: 0 for k in ("cycles", "glb", "spad", "array")}
         for (prev, _), (sig, saved) in zip(savings, savings[1:]):
             if sig == prev:                          # reuse inside the round
@@ -259,21 +259,18 @@ def _compiled_estimate(cfg, layer, mapping):
 _SIGNATURES = {}          # filter signature -> small int (compared often while searching)
 
 
-def _filter_saving(cfg, ap, quick):
+def _filter_saving(cfg, ap):
     """``(signature, saving)`` of pass ``ap``: what its filter spads hold (relative to its
-    round's first filter) and the cycles and accesses its filter load costs, saved when the
-    previous pass leaves the same filters in the PEs."""
-    import dataclasses
-
+    round's first filter, as a small int) and what its filter load costs (closed-form cycles,
+    GLB reads, bus words, spad writes), saved when the previous pass leaves the same filters."""
     from gen.program import filter_signature
-    reuse = dataclasses.replace(ap, pe=dataclasses.replace(ap.pe, load_filters=False))
-    full, less = pass_accesses(cfg, ap), pass_accesses(cfg, reuse)
-    time = pass_cycles_quick if quick else pass_cycles
+    job = ap.pe
+    ops = job.groups(cfg) * job.chans * job.taps
+    keys = len(ap.tags()[0])
+    pes = sum(b.height * b.width for b in ap.blocks)
     sig = _SIGNATURES.setdefault(filter_signature(ap, 0), len(_SIGNATURES))
-    return sig, {
-        "cycles": time(cfg, ap) - time(cfg, reuse),
-        "glb": full["glb_rd"] - less["glb_rd"], "array": full["array"] - less["array"],
-        "spad": full["spad_wr"] - less["spad_wr"]}
+    return sig, {"cycles": keys * (ops + 3), "glb": keys * ops, "array": keys * ops,
+                 "spad": pes * ops}
 
 
 def _tag_counts(ap):

@@ -174,9 +174,11 @@ class ArrayPass:
     @lru_cache(maxsize=4096)
     def tags(self):
         """``(filter_tags, ifmap_tags)``: key -> tag, numbered in sorted key order."""
-        roles = self.pe_roles().values()
-        fkeys = sorted({self.filter_key(b, i) for b, i, j in roles})
-        ikeys = sorted({self.ifmap_key(b, i, j) for b, i, j in roles})
+        u = self.pe.stride
+        fkeys = sorted({(b.m0, b.c0, b.r0 + i) for b in self.blocks for i in range(b.height)})
+        # the ifmap rows of a block: (e0 + j) * stride + r0 + i over its rows i and columns j
+        ikeys = sorted({(b.c0, (b.e0 + j) * u + b.r0 + i) for b in self.blocks
+                        for j in range(b.width) for i in range(b.height)})
         return ({k: t for t, k in enumerate(fkeys)}, {k: t for t, k in enumerate(ikeys)})
 
     @lru_cache(maxsize=4096)

@@ -124,3 +124,46 @@ def test_compile_explains_the_mapping(tmp_path, capsys):
     passes = int(re.search(r"(\d+) array pass\(es\)", out).group(1))
     assert out.count("PASS") == passes and out.rstrip().endswith("END")   # N=1: one image
     assert "PE-active cycles 52,488" in out           # pa=2: 52,488 MACs / 2 lanes * 2 bit-steps
+
+
+def test_map_network_prints_a_table_and_json(capsys):
+    """``map --network``: one row per layer with the model's figures; ``--json`` the same data,
+    consistent with the mapper called directly."""
+    from gen.mapper import map_layer
+    from gen.networks import network
+    assert main(["map", "--config", "tiny", "--network", "lenet5", "--clock", "100"]) == 0
+    out = capsys.readouterr().out
+    for name in ("lenet5.c1", "lenet5.c3", "lenet5.c5", "lenet5.f6", "lenet5.output", "total"):
+        assert name in out
+    assert main(["map", "--config", "tiny", "--network", "lenet5", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    rows = data["layers"]
+    cfg = preset("tiny")
+    direct = map_layer(cfg, network("lenet5", act_bits=8, weight_bits=8)[1])
+    assert rows[1]["cycles"] == direct.estimate.cycles
+    assert rows[1]["mapping"]["chans"] == direct.mapping.chans
+    assert rows[1]["latency_ms"] == pytest.approx(direct.estimate.cycles / 200e3)
+    assert all(r["macs"] > 0 and 0 < r["mac_utilisation"] <= 1 for r in rows)
+
+
+def test_map_layer_explains_the_choice(tmp_path, capsys):
+    (tmp_path / "l.json").write_text(json.dumps({"name": "mine", "N": 2, "C": 8, "H": 12,
+                                                 "W": 12, "M": 8, "R": 3, "S": 3, "pad": 1}))
+    assert main(["map", "--config", "default", "--layer", str(tmp_path / "l.json"),
+                 "--objective", "energy"]) == 0
+    out = capsys.readouterr().out
+    assert "mine: q=" in out and "chosen for the lowest energy of" in out
+    assert "largest pass:" in out and "per output column" in out
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--network", "alexnet", "--layer", "x.json"], "give exactly one of --layer and --network"),
+    ([], "give exactly one of --layer and --network"),
+    (["--network", "googlenet"], "network: unknown network 'googlenet'"),
+    (["--network", "lenet5", "--clock", "0"], "clock: must be > 0 MHz"),
+    (["--network", "lenet5", "--act-bits", "12"], "act_bits: the layer's activations have 12 bits"),
+])
+def test_map_errors_name_the_problem(capsys, args, message):
+    assert main(["map", "--config", "tiny", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err, err
