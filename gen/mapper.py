@@ -304,6 +304,11 @@ def candidates(cfg, layer):
     multiple of the array width), both loop orders when there is more than one round and image,
     psum chaining on and off when blocks stack.
     """
+    from rtl.buffers import psum_container_bits
+    if psum_container_bits(cfg) > cfg.dram_data_bits:
+        raise ValueError(f"psum_bits: a {cfg.psum_bits}-bit psum needs a "
+                         f"{psum_container_bits(cfg)}-bit GLB container, wider than "
+                         f"dram_data_bits={cfg.dram_data_bits}")
     S = layer.S
     if S > cfg.ifmap_spad:
         raise ValueError(f"ifmap_spad: filter width S={S} exceeds ifmap_spad={cfg.ifmap_spad}")

@@ -71,8 +71,6 @@ class AccelConfig:
         rule(1 <= self.psum_spad <= 4096, "psum_spad", "must be in 1..4096 entries")
         rule(self.dram_data_bits in (32, 64, 128, 256), "dram_data_bits", "must be 32, 64, 128 or 256")
         rule(16 <= self.dram_addr_bits <= 64, "dram_addr_bits", "must be in 16..64")
-        rule(self.psum_bits <= 32 or self.dram_data_bits >= 64, "psum_bits",
-             "a psum wider than 32 bits needs a 64-bit GLB container: dram_data_bits must be >= 64")
         rule(self.glb_banks >= 1 and self.glb_banks & (self.glb_banks - 1) == 0, "glb_banks",
              "must be a power of two")
         bank_unit = self.glb_banks * self.dram_data_bits // 8

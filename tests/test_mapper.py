@@ -21,10 +21,10 @@ LIMITS = ("act_bits:", "weight_bits:", "psum_bits:", "glb_bytes:", "ifmap_spad:"
 def random_config(rng):
     act, weight = rng.choice([4, 8, 16]), rng.choice([4, 8])
     psum = min(64, act + weight + 1 + rng.choice([0, 4, 16]))
-    bus = rng.choice([32, 64]) if psum <= 32 else 64
+    bus = rng.choice([32, 64])              # psums over 32 bits on a 32-bit bus: rejected
     return AccelConfig(rows=rng.randint(1, 6), cols=rng.randint(1, 6), lanes=rng.choice([1, 2, 4]),
                        mac=rng.choice(["serial", "parallel"]), act_bits=act,
-                       weight_bits=weight, psum_bits=psum if psum <= 32 else 48,
+                       weight_bits=weight, psum_bits=psum,
                        filter_spad=rng.choice([4, 16, 64]), ifmap_spad=rng.choice([2, 6, 16]),
                        psum_spad=rng.choice([1, 2, 4, 8]),
                        glb_bytes=rng.choice([256, 1024, 4096, 16384]), glb_banks=2,
@@ -131,5 +131,8 @@ def test_bad_objective_and_unmappable_layer_name_the_problem():
         map_layer(cfg, layer, "speed")
     with pytest.raises(ValueError, match=r"ifmap_spad: filter width S=17 exceeds ifmap_spad=16"):
         map_layer(cfg, Layer(N=1, C=1, H=20, W=20, M=1, R=1, S=17))
+    with pytest.raises(ValueError, match=r"psum_bits: a 48-bit psum needs a 64-bit GLB container, "
+                                         r"wider than dram_data_bits=32"):
+        map_layer(cfg.replace(psum_bits=48), layer)
     with pytest.raises(ValueError, match=r"glb_bytes: one output row of one filter needs \d+"):
         map_layer(cfg.replace(glb_bytes=128), Layer(N=1, C=16, H=40, W=40, M=4, R=3, S=3))
