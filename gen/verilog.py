@@ -3,10 +3,12 @@
 from pathlib import Path
 
 __all__ = ["TOP_NAME", "PE_MODULE", "build_top", "top_verilog", "to_verilog", "write_build",
-           "BlackBox", "array_verilog"]
+           "BlackBox", "array_verilog", "soc_verilog", "SOC_NAME"]
 
 #: Verilog module name of the generated top.
 TOP_NAME = "accel"
+#: Verilog module name of the board SoC top (:class:`rtl.soc.BoardSoc`).
+SOC_NAME = "soc"
 #: Verilog module name of the processing element, emitted once and instantiated per PE.
 PE_MODULE = "rs_pe"
 
@@ -25,6 +27,15 @@ def top_verilog(cfg, name=TOP_NAME, **kwargs):
     from rtl.pe import ProcessingElement
     return to_verilog(ProcessingElement(cfg), PE_MODULE) + "\n" + \
         to_verilog(build_top(cfg, **kwargs), name)
+
+
+def soc_verilog(cfg, mem_bytes, divisor, name=SOC_NAME):
+    """Verilog of the board SoC (:class:`rtl.soc.BoardSoc`) with one shared PE module."""
+    from rtl.pe import ProcessingElement, pe_signature
+    from rtl.soc import BoardSoc
+    soc = BoardSoc(cfg, mem_bytes, divisor,
+                   make_pe=lambda c: BlackBox(pe_signature(c), PE_MODULE))
+    return to_verilog(ProcessingElement(cfg), PE_MODULE) + "\n" + to_verilog(soc, name)
 
 
 def to_verilog(component, name):
