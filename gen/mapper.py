@@ -164,19 +164,13 @@ def estimate(cfg, layer, mapping, quick=False):
                 acc[name] += a[name]
             cycles += pass_cycles_quick(cfg, ap)
         pes = max(sum(b.height * b.width for b in ap.blocks) for ap in passes)
-        prog = sum(12 + len(a["tags"]) for a in map(_tag_counts, passes))
+        prog = sum(12 + _table_entries(ap) for ap in passes)
         savings = [_filter_saving(cfg, ap) for ap in passes]
-        inner = {k: 0 for k in ("cycles", "glb", "spad", "array")}
         for (prev, _), (sig, saved) in zip(savings, savings[1:]):
-            if sig == prev:                          # reuse inside the round
-                for name in inner:
-                    inner[name] += saved[name]
-        for name, attr in (("cycles", None), ("glb", "glb"), ("spad", "spad"),
-                           ("array", "array")):
-            if attr is None:
-                cycles -= inner[name]
-            else:
-                acc[attr] -= inner[name]
+            if sig == prev:                          # filters reused inside the round
+                cycles -= saved["cycles"]
+                for name in ("glb", "spad", "array"):
+                    acc[name] -= saved[name]
         per_shape[key] = (words, passes, acc, cycles, pes, prog,
                           (savings[0][0], savings[0][1], savings[-1][0]))
 
@@ -273,12 +267,11 @@ def _filter_saving(cfg, ap):
                  "spad": pes * ops}
 
 
-def _tag_counts(ap):
+def _table_entries(ap):
     """Table entries a pass writes (filter and ifmap keys, top PEs), for sizing the program."""
     ftags, itags = ap.tags()
     continued = ap.chained_above()
-    return {"tags": [0] * (len(ftags) + len(itags) +
-                           sum(b.width for b in ap.blocks if b not in continued))}
+    return len(ftags) + len(itags) + sum(b.width for b in ap.blocks if b not in continued)
 
 
 def _spread(total, limit, keep=3):
