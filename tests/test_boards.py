@@ -1,0 +1,43 @@
+"""gen/boards.py without building: presets, report parsing, errors. (The bitstream builds
+themselves are in tests/test_boards_slow.py.)"""
+
+import pytest
+
+from gen.boards import BOARDS, board, parse_nextpnr_log
+from gen.layer import Layer
+from gen.mapper import map_layer
+
+NEXTPNR_LOG = """
+Info: Device utilisation:
+Info: 	          TRELLIS_IO:    12/  365     3%
+Info: 	        TRELLIS_COMB: 51234/83640    61%
+Info: 	          TRELLIS_FF: 38000/83640    45%
+Info: 	              DP16KD:    93/  208    44%
+Info: 	          MULT18X18D:     4/  156     2%
+Info: Max frequency for clock '$glbnet$clk': 41.02 MHz (FAIL at 25.00 MHz)
+Info: Max frequency for clock '$glbnet$clk': 52.37 MHz (PASS at 25.00 MHz)
+"""
+
+
+def test_nextpnr_log_is_parsed():
+    cells, fmax = parse_nextpnr_log(NEXTPNR_LOG)
+    assert cells["TRELLIS_COMB"] == (51234, 83640) and cells["DP16KD"] == (93, 208)
+    assert cells["MULT18X18D"] == (4, 156) and cells["TRELLIS_IO"] == (12, 365)
+    assert fmax == {"$glbnet$clk": (52.37, 25.0)}        # the last (post-route) report wins
+
+
+@pytest.mark.parametrize("name", list(BOARDS))
+def test_board_presets_map_a_layer(name):
+    """Each board's accelerator runs layers: a small conv maps on its config, and its DRAM
+    image fits the board's on-chip RAM."""
+    from gen.program import layer_image
+    b = board(name)
+    layer = Layer(N=1, C=2, H=6, W=6, M=2, R=3, S=3, act_bits=4)
+    map_layer(b.cfg, layer)
+    assert len(layer_image(b.cfg, layer).data) <= b.mem_bytes
+
+
+def test_unknown_board_is_named():
+    with pytest.raises(ValueError, match=r"board: unknown board 'de10' \(known: ulx3s-85f, "
+                                         r"icebreaker\)"):
+        board("de10")
