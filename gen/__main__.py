@@ -76,8 +76,11 @@ def report_run(cfg, run, sim):
           f", writes {s['glb_wr']:,}   spad reads {s['spad_rd']:,}, writes {s['spad_wr']:,}")
     phases = ", ".join(f"{k[2:]} {s[k] / max(s['cycles'], 1):.0%}" for k in s if k.startswith("t_"))
     print(f"  time: {phases}")
-    print(f"  {sim}: {s['cycles'] / max(run.wall_s, 1e-9):,.0f} cycles/s "
-          f"({run.wall_s:.1f} s run, {run.build_s:.1f} s build)")
+    if sim.startswith("board"):
+        print(f"  {sim}: {run.wall_s:.1f} s over the host link")
+    else:
+        print(f"  {sim}: {s['cycles'] / max(run.wall_s, 1e-9):,.0f} cycles/s "
+              f"({run.wall_s:.1f} s run, {run.build_s:.1f} s build)")
     return 0 if run.passed else 1
 
 
@@ -88,23 +91,33 @@ def cmd_run_layer(args):
 
     from gen.layer import Layer
     from gen.runlayer import run_layer
-    cfg = config_from_args(args)
+    if args.board:
+        from gen.boards import board
+        cfg = board(args.board_name).cfg
+    else:
+        cfg = config_from_args(args)
     layer = Layer.load(args.layer)
     x = _load_npy(args.ifmap, "--ifmap")
     w = _load_npy(args.weights, "--weights")
     bias = _load_npy(args.bias, "--bias") if args.bias else None
     layer.check_arrays(x, w, bias)
-    print(f"running {layer.summary()} on {cfg.name} ({args.sim})", flush=True)
-    try:
-        run = run_layer(cfg, layer, x, w, bias, sim=args.sim, waves=args.waves, progress_s=2.0)
-    except AssertionError as e:     # the bench failed (e.g. its watchdog): say where to look
-        raise RuntimeError(str(e)) from None
-    status = report_run(cfg, run, args.sim)
+    where = f"board {args.board_name} at {args.board}" if args.board else args.sim
+    print(f"running {layer.summary()} on {cfg.name} ({where})", flush=True)
+    if args.board:
+        from gen.runlayer import run_layer_on_board
+        run = run_layer_on_board(cfg, layer, x, w, bias, args.board, args.baud, args.timeout)
+    else:
+        try:
+            run = run_layer(cfg, layer, x, w, bias, sim=args.sim, waves=args.waves,
+                            progress_s=2.0)
+        except AssertionError as e:     # the bench failed (e.g. its watchdog): say where to look
+            raise RuntimeError(str(e)) from None
+    status = report_run(cfg, run, where)
     if run.output is not None:
         np.save(args.out, run.output)
         print(f"wrote {args.out} {run.output.shape}")
     if args.stats:
-        stats = {"config": cfg.to_dict(), "layer": layer.to_dict(), "sim": args.sim,
+        stats = {"config": cfg.to_dict(), "layer": layer.to_dict(), "sim": where,
                  "passed": run.passed, "error": run.error, "wall_s": run.wall_s, **run.stats}
         Path(args.stats).write_text(json.dumps(stats, indent=2) + "\n")
         print(f"wrote {args.stats}")
@@ -303,6 +316,13 @@ def main(argv=None):
     p.add_argument("--stats", metavar="STATS.json", help="counters and derived figures")
     p.add_argument("--sim", choices=["verilator", "icarus"], default="verilator")
     p.add_argument("--waves", action="store_true", help="dump waveforms (FST/VCD)")
+    p.add_argument("--board", metavar="PORT", help="run on an FPGA board at serial PORT "
+                   "(e.g. /dev/ttyUSB0, or socket://host:port) instead of in simulation")
+    p.add_argument("--board-name", default="ulx3s-85f",
+                   help="the board preset its bitstream was built from (default: ulx3s-85f)")
+    p.add_argument("--baud", type=int, default=115_200, help="host link baud rate")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                   help="seconds to wait for each reply of the board (default: 10)")
     p.set_defaults(func=cmd_run_layer)
 
     p = sub.add_parser("compile", help="compile a layer: rounds, passes, program, model counts")

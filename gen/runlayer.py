@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SimJob", "LayerRun", "simulate", "run_layer", "layer_stats", "DEFAULT_SIM"]
+__all__ = ["SimJob", "LayerRun", "simulate", "run_layer", "run_layer_on_board", "layer_stats",
+           "DEFAULT_SIM"]
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SIM = "verilator"
@@ -172,7 +173,6 @@ def run_layer(cfg, layer, x, w, bias=None, sim=DEFAULT_SIM, waves=False, pause=0
     Raises ``ValueError`` when the arrays do not fit the layer or the layer does not fit ``cfg``.
     """
     from gen.program import layer_image
-    from rtl.control import ERRORS
 
     image = layer_image(cfg, layer, x, w, bias)
     expected = layer.golden(x, w, bias)
@@ -182,6 +182,13 @@ def run_layer(cfg, layer, x, w, bias=None, sim=DEFAULT_SIM, waves=False, pause=0
                  max_cycles=200_000 + 4 * per_pe + 64 * len(image.data) // cfg.dram_bytes)
     r = simulate(cfg, [job], sim=sim, waves=waves, pause=pause, seed=seed,
                  progress_s=progress_s)[0]
+    return _layer_run(cfg, layer, image, expected, r)
+
+
+def _layer_run(cfg, layer, image, expected, r):
+    """The :class:`LayerRun` of a finished run ``r`` (status, error_code, counters, the image's
+    read regions in ``read``, optional ``wall_s``/``build_s``)."""
+    from rtl.control import ERRORS
     names = {v: k for k, v in ERRORS.items()}
     error = names.get(r["error_code"], f"code {r['error_code']}") if r["status"] & 4 else ""
     output = None
@@ -190,4 +197,23 @@ def run_layer(cfg, layer, x, w, bias=None, sim=DEFAULT_SIM, waves=False, pause=0
         output = image.output(lambda addr, n: regions[addr][:n])
     return LayerRun(layer=layer, output=output, expected=expected, status=r["status"],
                     error=error, stats=layer_stats(cfg, layer, r["counters"]),
-                    wall_s=r["wall_s"], build_s=r["build_s"])
+                    wall_s=r.get("wall_s", 0.0), build_s=r.get("build_s", 0.0))
+
+
+def run_layer_on_board(cfg, layer, x, w, bias, port, baud=115_200, timeout_s=10.0):
+    """Run ``layer`` on a board over its serial ``port`` (the SoC of gen/boards.py, built for
+    ``cfg``): the same compile and golden check as :func:`run_layer`, the host side of
+    :func:`gen.hostlink.layer_session` over a :class:`gen.hostlink.SerialLink`."""
+    from gen.hostlink import SerialLink, layer_session, run_session
+    from gen.program import layer_image
+    image = layer_image(cfg, layer, x, w, bias)
+    expected = layer.golden(x, w, bias)
+    link = SerialLink(port, baud, timeout_s)
+    t0 = time.perf_counter()
+    try:
+        r = run_session(layer_session(cfg, image.data, image.prog_addr, image.read_ranges(),
+                                      max_polls=1_000_000), link.run)
+    finally:
+        link.close()
+    r["wall_s"] = time.perf_counter() - t0
+    return _layer_run(cfg, layer, image, expected, r)

@@ -1,24 +1,26 @@
 """cocotb bench of the board SoC (rtl/soc.py): runs a layer through the UART host link only.
 
-Parameters (``ACCEL_PARAMS``): ``divisor`` (clock cycles per UART bit), ``nb`` (bus bytes),
-``csr`` (register name -> offset), ``counters``, ``image`` (path of the DRAM image),
-``prog_addr``, ``read`` ([[addr, nbytes], ...]), ``result`` (path to write), ``max_cycles``.
+Parameters (``ACCEL_PARAMS``): ``divisor`` (clock cycles per UART bit), ``config``, ``image``
+(path of the DRAM image), ``prog_addr``, ``read`` ([[addr, nbytes], ...]), ``result`` (path to
+write), ``max_cycles``; or ``socket_port`` instead of the run's fields.
 
-The bench is the host: it loads the image over the UART (gen/hostlink.py commands), writes the
-program address and ``ctrl``, polls ``status``, reads the counters and the output regions back,
-and writes them to ``result``. A UART line model drives ``rx`` and decodes ``tx`` bit by bit.
+The bench is the host: it runs gen/hostlink.py's ``layer_session`` (check the chip's
+configuration, load the image, start, poll, read counters and outputs) over a UART line model
+that drives ``rx`` and decodes ``tx`` bit by bit, and writes the result. With ``socket_port``
+it is the board's serial port instead: a host connects with pyserial's ``socket://`` URL (the
+path of ``python -m gen run-layer --board``).
 """
 
 import json
+import socket
 from pathlib import Path
 
 import cocotb
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 
 from gen import hostlink
+from rtl.config import AccelConfig
 from sim_tb.common import load_params, start_clock, watchdog
-
-STATUS_DONE = 2
 
 
 class UartLine:
@@ -61,28 +63,54 @@ async def run_layer_over_uart(dut):
     await start_clock(dut)
     await RisingEdge(dut.clk)
     line = UartLine(dut, p["divisor"])
-    csr, nb = p["csr"], p["nb"]
+    if "socket_port" in p:
+        await watchdog(serve_socket(dut, line, p["socket_port"]), p["max_cycles"])
+        return
+    cfg = AccelConfig.from_dict(p["config"])
+    session = hostlink.layer_session(cfg, Path(p["image"]).read_bytes(), p["prog_addr"],
+                                     [tuple(r) for r in p["read"]], max_polls=100_000)
 
     async def host():
-        await line.run(hostlink.ping())
-        for cmd in hostlink.image_commands(Path(p["image"]).read_bytes(), nb):
-            await line.run(cmd)
-        for addr, n in p["read"]:                   # outputs the hardware never wrote fail
-            await line.run(hostlink.write_mem(addr // nb, [int("a5" * nb, 16)] * (n // nb), nb))
-        await line.run(hostlink.write_csr(csr["prog_lo"], p["prog_addr"]))
-        await line.run(hostlink.write_csr(csr["prog_hi"], 0))
-        await line.run(hostlink.write_csr(csr["ctrl"], 1))
-        while True:
-            status = await line.run(hostlink.read_csr(csr["status"]))
-            if status & STATUS_DONE:
-                break
-        result = {"status": status, "error_code": await line.run(hostlink.read_csr(
-            csr["error_code"])), "counters": {}}
-        for name in p["counters"]:
-            lo = await line.run(hostlink.read_csr(csr[name]))
-            result["counters"][name] = lo | await line.run(hostlink.read_csr(csr[name] + 4)) << 32
-        result["read"] = [(await line.run(hostlink.read_mem(a // nb, n // nb, nb))).hex()
-                          for a, n in p["read"]]
+        try:
+            cmd = next(session)
+            while True:
+                cmd = session.send(await line.run(cmd))
+        except StopIteration as stop:
+            result = stop.value
+        result["read"] = [data.hex() for data in result["read"]]
         Path(p["result"]).write_text(json.dumps(result))
 
     await watchdog(host(), p["max_cycles"])
+
+
+async def serve_socket(dut, line, port):
+    """Be the board's serial port on TCP ``port`` (pyserial ``socket://``): bytes from the one
+    client go to ``rx``, bytes from ``tx`` go back, until the client closes."""
+    server = socket.create_server(("127.0.0.1", port))
+    server.settimeout(600)
+    ready = load_params().get("ready_file")
+    if ready:
+        Path(ready).write_text("listening")
+    conn, _ = server.accept()
+    conn.setblocking(False)
+    done = {"closed": False}
+
+    async def uplink():
+        while not done["closed"]:
+            sent = await line.recv(1)
+            conn.sendall(sent)
+
+    task = cocotb.start_soon(uplink())
+    while True:
+        try:
+            data = conn.recv(4096)
+        except BlockingIOError:
+            await ClockCycles(dut.clk, 64)
+            continue
+        if not data:
+            break
+        await line.send(data)
+    done["closed"] = True
+    task.cancel()
+    conn.close()
+    server.close()

@@ -15,7 +15,6 @@ from gen.program import layer_image
 from gen.runlayer import REPO
 from gen.verilog import SOC_NAME, soc_verilog
 from rtl.config import preset
-from rtl.top import COUNTERS, csr_map
 from sim_tb.runner import SIMULATORS, run_cocotb
 
 #: UART clock cycles per bit in simulation (the fastest the receiver allows).
@@ -38,8 +37,7 @@ def test_layer_over_the_uart_host_link(sim, tmp_path):
     if not vpath.exists() or vpath.read_text() != text:
         vpath.write_text(text)
     (tmp_path / "image.bin").write_bytes(image.data)
-    params = {"divisor": DIVISOR, "nb": cfg.dram_bytes, "csr": csr_map(cfg),
-              "counters": list(COUNTERS), "image": str(tmp_path / "image.bin"),
+    params = {"divisor": DIVISOR, "config": cfg.to_dict(), "image": str(tmp_path / "image.bin"),
               "prog_addr": image.prog_addr, "read": [list(r) for r in image.read_ranges()],
               "result": str(tmp_path / "result.json"), "max_cycles": 3_000_000}
     run_cocotb(vpath, SOC_NAME, "sim_tb.tb_soc", sim, out / "sim", params=params)
@@ -51,3 +49,59 @@ def test_layer_over_the_uart_host_link(sim, tmp_path):
     np.testing.assert_array_equal(y, layer.golden(x, w, bias))
     model = exact_counters(cfg, image)
     assert {k: result["counters"][k] for k in model} == model
+
+
+def test_run_layer_on_a_board_over_its_serial_port(tmp_path, capsys):
+    """``python -m gen run-layer --board PORT`` end to end: the simulated SoC (built from the
+    icebreaker preset's config) serves a TCP socket as its serial port, the CLI connects with
+    pyserial's ``socket://`` URL, checks the chip's configuration, runs the layer, checks it
+    against the golden model and writes the output."""
+    import socket
+    import threading
+    import time
+
+    from gen.__main__ import main
+    from gen.boards import board
+    b = board("icebreaker")
+    out = REPO / "build" / "sim" / "soc-icebreaker-verilator"
+    out.mkdir(parents=True, exist_ok=True)
+    vpath = out / f"{SOC_NAME}.v"
+    text = soc_verilog(b.cfg, b.mem_bytes, DIVISOR)
+    if not vpath.exists() or vpath.read_text() != text:
+        vpath.write_text(text)
+    with socket.socket() as probe:                    # a free port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ready = tmp_path / "ready"
+    params = {"divisor": DIVISOR, "socket_port": port, "ready_file": str(ready),
+              "max_cycles": 20_000_000}
+    errors = []
+
+    def serve():
+        try:
+            run_cocotb(vpath, SOC_NAME, "sim_tb.tb_soc", "verilator", out / "sim", params=params)
+        except BaseException as e:                    # reported below
+            errors.append(e)
+
+    sim = threading.Thread(target=serve, daemon=True)
+    sim.start()
+    deadline = time.monotonic() + 600
+    while not ready.exists():
+        assert sim.is_alive() and time.monotonic() < deadline, f"simulator did not start: {errors}"
+        time.sleep(0.5)
+    layer = Layer(N=1, C=2, H=4, W=5, M=2, R=3, S=2, act_bits=5, name="board layer",
+                  output=OutputStage(mult=3, shift=4, relu=True, out_bits=8))
+    x, w, bias = layer.random_arrays(9, with_bias=True)
+    (tmp_path / "l.json").write_text(json.dumps(layer.to_dict()))
+    for name, arr in (("x", x), ("w", w), ("b", bias)):
+        np.save(tmp_path / f"{name}.npy", arr)
+    status = main(["run-layer", "--board", f"socket://127.0.0.1:{port}", "--board-name",
+                   "icebreaker", "--timeout", "300", "--layer", str(tmp_path / "l.json"),
+                   "--ifmap", str(tmp_path / "x.npy"), "--weights", str(tmp_path / "w.npy"),
+                   "--bias", str(tmp_path / "b.npy"), "--out", str(tmp_path / "y.npy")])
+    sim.join(timeout=120)
+    assert not errors, errors
+    text = capsys.readouterr().out
+    assert status == 0, text
+    assert "PASS vs the golden model" in text and "board icebreaker at socket://" in text
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), layer.golden(x, w, bias))
