@@ -28,14 +28,11 @@ def model_vs_rtl():
     agreement."""
     from gen.model import layer_model
     from gen.runlayer import simulate
-    from tests.test_top_cocotb import CONFIGS, FORCED, check_layer, layer_job
+    from tests.test_top_cocotb import CONFIGS, check_layer, variant_runs
 
     rows = []
-    for variant, (make, layers) in CONFIGS.items():
-        cfg = make()
-        runs = [layer_job(cfg, layer, seed) for seed, layer in enumerate(layers)]
-        if variant == "serial":
-            runs += [layer_job(cfg, layer, 50 + i, m) for i, (layer, m) in enumerate(FORCED)]
+    for variant in CONFIGS:
+        cfg, _, runs = variant_runs(variant)
         print(f"  {variant}: {len(runs)} layers on verilator", file=sys.stderr, flush=True)
         results = simulate(cfg, [job for job, _, _ in runs], sim="verilator")
         for (job, image, expected), r in zip(runs, results):

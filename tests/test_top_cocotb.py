@@ -119,15 +119,22 @@ def error_jobs(cfg, layer):
             (job, (image, expected)), (timeout, "timeout")]
 
 
-@pytest.mark.parametrize("sim", SIMULATORS)
-@pytest.mark.parametrize("variant", list(CONFIGS))
-def test_layers_on_generated_verilog(sim, variant):
+def variant_runs(variant):
+    """``(cfg, layers, runs)`` of a CONFIGS variant: its layers' jobs (and, on ``serial``, the
+    FORCED mappings')."""
     make_cfg, layers = CONFIGS[variant]
     cfg = make_cfg()
     runs = [layer_job(cfg, layer, seed) for seed, layer in enumerate(layers)]
     if variant == "serial":
         runs += [layer_job(cfg, layer, 50 + i, mapping) for i, (layer, mapping) in
                  enumerate(FORCED)]
+    return cfg, layers, runs
+
+
+@pytest.mark.parametrize("sim", SIMULATORS)
+@pytest.mark.parametrize("variant", list(CONFIGS))
+def test_layers_on_generated_verilog(sim, variant):
+    cfg, layers, runs = variant_runs(variant)
     errors = error_jobs(cfg, layers[1]) if variant == "serial" else []
     jobs = [job for job, _, _ in runs] + [job for job, _ in errors]
     results = simulate(cfg, jobs, sim=sim, pause=0.3, seed=len(jobs))
@@ -150,12 +157,7 @@ def test_model_predicts_cycles(variant):
     """With a DRAM without wait states, the model's cycles (total and per phase) are within
     :data:`CYCLE_TOLERANCE` of the hardware's on every system-test layer; the access counters are
     exact; program, load and MAC work phases match exactly."""
-    make_cfg, layers = CONFIGS[variant]
-    cfg = make_cfg()
-    runs = [layer_job(cfg, layer, seed) for seed, layer in enumerate(layers)]
-    if variant == "serial":
-        runs += [layer_job(cfg, layer, 50 + i, mapping) for i, (layer, mapping) in
-                 enumerate(FORCED)]
+    cfg, layers, runs = variant_runs(variant)
     results = simulate(cfg, [job for job, _, _ in runs], sim="verilator", pause=0.0)
     for (job, image, expected), result in zip(runs, results):
         check_layer(cfg, result, image, expected)
