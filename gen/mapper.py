@@ -22,8 +22,8 @@ go to the smaller mapping tuple.
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
-from gen.model import (ENERGY, FETCH_LATENCY, PER_LOAD, PER_STORE, pass_accesses, pass_cycles,
-                       pass_cycles_quick)
+from gen.model import (ENERGY, FETCH_LATENCY, PER_LOAD, pass_accesses, pass_cycles,
+                       pass_cycles_quick, store_cycles)
 
 __all__ = ["Mapping", "Estimate", "MapResult", "OBJECTIVES", "rounds_of", "estimate",
            "map_layer", "candidates"]
@@ -184,7 +184,7 @@ def estimate(cfg, layer, mapping, quick=False):
         per_visit[r] = {"dram_rd": (iw + pw) * nb, "dram_wr": out_words * nb,
                         "glb": iw + pw + -(-count // k) + acc["glb"],
                         "t_load": iw + pw + 2 * PER_LOAD, "t_pass": cycles, "t_sync": 2,
-                        "t_store": max(count, out_words + 4 * -(-out_words // 16)) + PER_STORE,
+                        "t_store": store_cycles(count),
                         "passes": len(passes), "prog": 6 * 2 + 2 + 5 + 4 + prog,
                         **{name: acc[name] for name in ("spad", "array", "macs", "pe_active")}}
     sums = dict.fromkeys(("dram_rd", "dram_wr", "glb", "t_load", "t_pass", "t_sync", "t_store",

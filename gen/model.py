@@ -29,25 +29,17 @@ ENERGY = {"dram": 200, "glb": 6, "array": 2, "spad": 1, "mac": 1}
 
 #: Timing constants of the units around the passes, measured on the RTL with an ideal DRAM
 #: (cocotbext-axi AxiRam without pauses): cycles per 64-byte program block fetched beyond its
-#: beats, per
-#: per LOAD / STORE beyond its words, per SYNC.
-FETCH_LATENCY, PER_LOAD, PER_STORE, PER_SYNC = 9, 8, 13, 1
+#: beats, per LOAD beyond its words, per STORE beyond its elements, per SYNC.
+FETCH_LATENCY, PER_LOAD, PER_STORE, PER_SYNC = 9, 8, 14, 1
 
 _SEND_LATENCY = 4     # sender address issue -> word on the array bus (GLB read 3, register 1)
 _SEND_DEPTH = 8       # sender reads in flight
-_DMA_BURST_GAP = 4    # cycles between write bursts of the DMA into an ideal DRAM
-_DMA_BURST = 16       # beats per burst (rtl.top.Accelerator's max_burst)
 
 
-def _bursts(cfg, ins):
-    """Write bursts of STORE ``ins`` (rows of up to 16 beats, split at 4 KiB boundaries)."""
-    nb, n = cfg.dram_bytes, 0
-    for row in range(ins.fields["rows"]):
-        addr, words = ins.fields["dram_addr"] + row * ins.fields["stride"], ins.fields["row_words"]
-        while words:
-            k = min(words, _DMA_BURST, (4096 - addr % 4096) // nb)
-            n, words, addr = n + 1, words - k, addr + k * nb
-    return n
+def store_cycles(count):
+    """Cycles of a STORE of ``count`` output elements: the store path turns out one element a
+    cycle and the DMA's bursts overlap with it (packed words are never more than elements)."""
+    return count + PER_STORE
 
 
 def program_dram_bytes(cfg, words, prog_addr=0):
@@ -119,7 +111,17 @@ def _pass_key(ap, cmd=None):
     return ap.pe, tuple(sorted(ap.pe_configs().items())), addrs
 
 
-def pass_cycles(cfg, ap, cmd=None):
+def _work(ap, tables):
+    """Per PE (sorted) and output column: cycles until the MAC accepts the column's last
+    operation but one, and until it finishes the column (from :func:`gen.pe_model.pass_op_cycles`
+    tables); None when every operation takes ``pa`` cycles (fixed precision)."""
+    if tables is None:
+        return None
+    return tuple(tuple((int(row[:-2].sum()), int(row.sum())) for row in tables[pe])
+                 for pe in sorted(tables))
+
+
+def pass_cycles(cfg, ap, cmd=None, tables=None):
     """Cycles of one PASS instruction (its start state to the core's ``pass_done``).
 
     Follows every bus word: the sender issues one GLB read a cycle (3 extra cycles per filter
@@ -129,10 +131,13 @@ def pass_cycles(cfg, ap, cmd=None):
     (:mod:`gen.pe_model`'s sequencer) and drains its psums up the chain to the collector, which
     takes one psum a cycle, top PE after top PE; the writer adds its latency. With the pass's
     GLB commands ``cmd`` the sender's reads and the psum updates also compete for the GLB banks'
-    read ports (round robin: the one served last yields); without, they never collide."""
-    if cmd is None:
+    read ports (round robin: the one served last yields); without, they never collide. With
+    dynamic precision, ``tables`` (:func:`gen.pe_model.pass_op_cycles` of the pass's data) give
+    every operation's MAC cycles; without, each takes ``pa`` (the worst case)."""
+    work = _work(ap, tables)
+    if cmd is None and work is None:
         return _geometry_cycles(cfg, _geometry(ap), ap)
-    return _pass_cycles(cfg, _pass_key(ap, cmd))
+    return _pass_cycles(cfg, _pass_key(ap, cmd) + (work,))
 
 
 def pass_cycles_quick(cfg, ap):
@@ -179,7 +184,7 @@ _GEOMETRY = {}
 def _geometry_cycles(cfg, geometry, ap):
     key = (cfg, geometry)
     if key not in _GEOMETRY:
-        _GEOMETRY[key] = _pass_cycles(cfg, _pass_key(ap))
+        _GEOMETRY[key] = _pass_cycles(cfg, _pass_key(ap) + (None,))
     return _GEOMETRY[key]
 
 
@@ -187,13 +192,15 @@ def _geometry_cycles(cfg, geometry, ap):
 def _pass_cycles(cfg, key):
     from rtl.buffers import psums_per_word
     from rtl.sender import act_container_bits, filter_word_bits
-    job, roles, addrs = key
+    job, roles, addrs, work = key
     roles = dict(roles)
     g = job.groups(cfg)
     ops = g * job.chans * job.taps
     c = job.pa if cfg.mac == "serial" else 1
     double = g <= cfg.psum_spad // 2
     pes = sorted(roles)
+    span = {pe: work[k] if work else [((ops - 2) * c, ops * c)] * job.cols
+            for k, pe in enumerate(pes)}
     banks = cfg.glb_banks
     a_per = cfg.dram_data_bits // act_container_bits(cfg)
     f_per = cfg.dram_data_bits // filter_word_bits(cfg)
@@ -289,8 +296,9 @@ def _pass_cycles(cfg, key):
                         wait = max(wait, done[-2])
                     issue = wait + 1
                     accept = max(issue + 1, mac_last[pe])
-                    last_issue = accept + (ops - 2) * c if ops >= 2 else issue
-                    mac_last[pe] = accept + ops * c
+                    before_last, total = span[pe][f]
+                    last_issue = accept + before_last if ops >= 2 else issue
+                    mac_last[pe] = accept + total
                     ready[pe] = last_issue + 1
                     full_at[pe] = mac_last[pe] + 2
                     done.append(full_at[pe])
@@ -351,7 +359,9 @@ class LayerModel:
 def layer_model(cfg, image, conflicts=True):
     """The :class:`LayerModel` of running ``image`` (:class:`gen.program.LayerImage`); without
     ``conflicts`` the passes are timed without GLB bank conflicts (faster: equal pass shapes
-    share one timing)."""
+    share one timing). With ``dynamic_precision`` the MAC cycles come from the image's input
+    data (a data-less image gives the worst case, every activation at ``pa`` bits)."""
+    from gen.pe_model import pass_op_cycles
     from rtl.buffers import psums_per_word
     words = image.program
     dram_rd, dram_wr = program_dram_bytes(cfg, words, image.prog_addr)
@@ -359,11 +369,16 @@ def layer_model(cfg, image, conflicts=True):
     acc = {"glb_rd": 0, "glb_wr": 0, "spad_rd": 0, "spad_wr": 0, "array": 0, "pe_active": 0,
            "macs": 0}
     t_pass = 0
-    for cmd in image.executed:
+    dynamic = cfg.dynamic_precision and image.inputs is not None
+    for k, cmd in enumerate(image.executed):
         ap = cmd.array_pass
-        for k, v in pass_accesses(cfg, ap).items():
-            acc[k] += v
-        t_pass += pass_cycles(cfg, ap, cmd if conflicts else None)
+        for name, v in pass_accesses(cfg, ap).items():
+            acc[name] += v
+        tables = pass_op_cycles(cfg, ap, image.inputs[k]) if dynamic else None
+        if tables is not None:                       # MAC cycles follow the data
+            acc["pe_active"] += sum(int(t.sum()) for t in tables.values()) - \
+                pass_accesses(cfg, ap)["pe_active"]
+        t_pass += pass_cycles(cfg, ap, cmd if conflicts else None, tables)
     t_program = (FETCH_BYTES // cfg.dram_bytes + FETCH_LATENCY) * _fetch_blocks(
         words, image.prog_addr) + len(words)
     t_load = t_store = t_sync = 0
@@ -377,12 +392,10 @@ def layer_model(cfg, image, conflicts=True):
             t_load += n + PER_LOAD
         elif i.op in ("SYNC", "END"):
             t_sync += PER_SYNC
-    stores = [i for i in ins if i.op == "STORE"]
-    for o, i in zip(image.outputs, stores):
+    for o in image.outputs:
         count = o.rnd.eb * image.layer.F * o.rnd.mg
         acc["glb_rd"] += -(-count // k)              # store reads: whole psum words
-        words = i.fields["row_words"] * i.fields["rows"]
-        t_store += max(count, words + _DMA_BURST_GAP * _bursts(cfg, i)) + PER_STORE
+        t_store += store_cycles(count)
     t_sync += 1                                      # END's final state
     counters = {"dram_rd": dram_rd, "dram_wr": dram_wr,
                 **{k: acc[k] for k in ("glb_rd", "glb_wr", "spad_rd", "spad_wr", "pe_active")},

@@ -38,7 +38,7 @@ class StorePath(wiring.Component):
     A container wider than the bus or a zero count sets ``error`` and ends at once.
     """
 
-    def __init__(self, cfg, depth=4):
+    def __init__(self, cfg, depth=8):
         self.cfg = cfg
         self.depth = depth
         super().__init__({
