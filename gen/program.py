@@ -260,7 +260,8 @@ class LayerImage:
     array passes of one image (``passes``, all rounds) and their GLB commands (``commands``,
     :class:`gen.glbplan.PassCommands`), the ``mapping``, and the commands of every pass in
     program order, all images (``executed``; passes that reuse the PEs' filters have
-    ``load_filters`` off and send no filter words)."""
+    ``load_filters`` off and send no filter words) and, with data, the padded input band
+    (C, H, W) each of them reads (``inputs``; for the timing of dynamic precision)."""
 
     layer: object
     data: bytes
@@ -273,6 +274,7 @@ class LayerImage:
     commands: list = None
     mapping: object = None
     executed: list = None
+    inputs: list = None
 
     def read_ranges(self):
         """``(addr, nbytes)`` of every output region, in :attr:`outputs` order."""
@@ -378,6 +380,7 @@ def layer_image(cfg, layer, x=None, w=None, bias=None, mapping=None, objective="
     stage = outstage_config_value(cfg, layer.output)
 
     plans = {}                                    # (n, round) -> plan
+    plan_h = {r: _band_shape(layer, r.mg, r.eb).H for r in rounds}
     for n in range(layer.N):
         for r in rounds:
             h0 = r.e0 * layer.stride
@@ -396,12 +399,14 @@ def layer_image(cfg, layer, x=None, w=None, bias=None, mapping=None, objective="
     work = [(n, r, plans[(n, r)]) for n, r in order]
 
     executed = []                                 # the passes as run, all images
+    inputs = []                                   # the input band each of them reads
 
     def build(prog_size):
         dram = _Dram(prog_size)
         prog = Program(cfg)
         outputs, loaded = [], None
         executed.clear()
+        inputs.clear()
         state = {"filters": None}
         written = {}                   # what the core's tables and job registers hold
 
@@ -441,6 +446,7 @@ def layer_image(cfg, layer, x=None, w=None, bias=None, mapping=None, objective="
                 if reuse:
                     cmd = _reusing_filters(cmd)
                 executed.append(cmd)
+                inputs.append(xp[n, :, r.e0 * layer.stride:][:, :plan_h[r]] if data else None)
                 write("sender_table", cmd.sender_table, key=lambda v: (v["ifmap"], v["index"]))
                 write("roles", cmd.roles, key=lambda v: v["index"])
                 write("writer_table", cmd.writer_table, key=lambda v: v["index"])
@@ -469,4 +475,5 @@ def layer_image(cfg, layer, x=None, w=None, bias=None, mapping=None, objective="
     return LayerImage(layer=layer, data=bytes(data), prog_addr=0, program=prog.words,
                       outputs=outputs, container=container, rounds=rounds,
                       passes=[cmd.array_pass for cmd in commands], commands=commands,
-                      mapping=mapping, executed=list(executed))
+                      mapping=mapping, executed=list(executed),
+                      inputs=list(inputs) if data else None)

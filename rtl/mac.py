@@ -4,7 +4,9 @@ from amaranth.hdl import *
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Mac", "mac_op_layout", "mac_cycles"]
+import numpy as np
+
+__all__ = ["Mac", "mac_op_layout", "mac_cycles", "op_cycles", "significant_bits"]
 
 
 def mac_op_layout(cfg):
@@ -20,8 +22,33 @@ def mac_op_layout(cfg):
 
 
 def mac_cycles(cfg, pa):
-    """Cycles one operation occupies the MAC (fixed precision): ``pa`` serial, 1 parallel."""
+    """Cycles one operation occupies the MAC at fixed precision: ``pa`` serial, 1 parallel.
+    With ``dynamic_precision`` this is the worst case (see :func:`op_cycles`)."""
     return pa if cfg.mac == "serial" else 1
+
+
+def significant_bits(acts, pa, signed):
+    """Bits of each ``pa``-bit activation the dynamic serial MAC processes (array in, array out):
+    unsigned, the position of the highest set bit (at least 1, so a zero costs one cycle);
+    signed, the narrowest two's-complement width holding the value (redundant sign bits
+    dropped: 0 and -1 take 1 bit, 1 takes 2, -128 takes 8). ``acts`` are raw bit patterns or
+    values; bits at and above ``pa`` are ignored."""
+    mask = (1 << pa) - 1
+    v = np.asarray(acts, dtype=np.int64) & mask
+    if signed:
+        v = np.where(v >> (pa - 1) & 1, ~v & mask, v)      # ones' complement of negatives
+    length = np.zeros(v.shape, dtype=np.int64)
+    for i in range(pa):
+        length += v >= 1 << i
+    return length + 1 if signed else np.maximum(length, 1)
+
+
+def op_cycles(cfg, acts, pa, signed):
+    """Cycles the MAC spends on an operation with each activation of ``acts``: ``pa`` (serial),
+    1 (parallel), or :func:`significant_bits` (serial with ``dynamic_precision``)."""
+    if cfg.dynamic_precision:
+        return significant_bits(acts, pa, signed)
+    return np.full(np.shape(acts), mac_cycles(cfg, pa), dtype=np.int64)
 
 
 class Mac(wiring.Component):
@@ -34,8 +61,11 @@ class Mac(wiring.Component):
 
     ``serial`` (Stripes-style): the activation is consumed LSB first, one bit per cycle; each lane
     adds its weight, shifted by the bit position, when the bit is set; the sign bit of a signed
-    activation subtracts. An operation takes ``pa`` cycles. ``parallel``: ``lanes`` multipliers,
-    one cycle per operation.
+    activation subtracts. An operation takes ``pa`` cycles. With ``cfg.dynamic_precision`` it
+    takes :func:`significant_bits` cycles instead (DPRed-style: leading zeros of an unsigned
+    activation and redundant sign bits of a signed one are skipped, a zero activation costs its
+    one issue cycle and adds nothing), so the time follows the data. ``parallel``: ``lanes``
+    multipliers, one cycle per operation.
 
     Contract: ``i_op`` is accepted on the cycle the previous operation's last cycle runs, so the
     unit stays busy back to back. After an operation with ``last`` completes, ``o_sum`` carries the
@@ -102,5 +132,24 @@ class Mac(wiring.Component):
         with m.If(self.i_op.valid & self.i_op.ready):
             m.d.sync += cur.eq(op)
             m.d.sync += fresh.eq(1)
-            m.d.sync += remaining.eq(op.pa if cfg.mac == "serial" else 1)
+            if cfg.mac == "parallel":
+                m.d.sync += remaining.eq(1)
+            elif cfg.dynamic_precision:
+                m.d.sync += remaining.eq(self._significant_bits(m, op))
+            else:
+                m.d.sync += remaining.eq(op.pa)
         return m
+
+    def _significant_bits(self, m, op):
+        """:func:`significant_bits` of operation ``op`` in logic: a priority encoder over the
+        activation (negative signed values complemented), masked to ``pa`` bits."""
+        bits = self.cfg.act_bits
+        mask, top = Signal(bits), Signal(bits)          # bits below pa; bit pa-1 alone
+        m.d.comb += [mask.eq(Cat(op.pa > i for i in range(bits))), top.eq(mask ^ (mask >> 1))]
+        negative = op.act_signed & (op.act & top).any()
+        v = Mux(negative, ~op.act, op.act) & mask
+        length = Signal(range(bits + 1))
+        for i in range(bits):
+            with m.If(v[i]):
+                m.d.comb += length.eq(i + 1)
+        return Mux(op.act_signed, length + 1, Mux(length == 0, 1, length))

@@ -7,7 +7,9 @@ import numpy as np
 
 from gen.golden import value_range
 from rtl.config import AccelConfig
-from rtl.mac import mac_op_layout
+from cocotb.triggers import RisingEdge
+
+from rtl.mac import mac_op_layout, op_cycles
 from sim_tb.common import StreamSink, StreamSource, load_params, start_clock, watchdog
 
 
@@ -38,6 +40,8 @@ async def random_dot_products(dut):
         n = int(rng.integers(1, 6))
         lo, hi = value_range(pa, act_signed)
         acts = rng.integers(lo, hi + 1, n)
+        edges = rng.random(n) < 0.3                      # zeros, -1/1, extremes
+        acts[edges] = rng.choice([0, min(1, hi), -1 if act_signed else 0, lo, hi], edges.sum())
         wlo, whi = value_range(cfg.weight_bits, True)
         weights = rng.integers(wlo, whi + 1, (n, cfg.lanes))
         jobs.append((pa, act_signed, acts, weights))
@@ -58,5 +62,16 @@ async def random_dot_products(dut):
             expected = [int(v) for v in weights.T.astype(np.int64) @ acts.astype(np.int64)]
             assert got == expected, f"pa={pa} signed={act_signed} acts={acts.tolist()}"
 
+    busy = []
+
+    async def count_busy():
+        while True:
+            await RisingEdge(dut.clk)
+            busy.append(int(dut.busy.value))
+
     cocotb.start_soon(produce())
+    cocotb.start_soon(count_busy())
     await watchdog(check(), 50_000)
+    # busy cycles = each operation's cycles (pa, 1, or significant bits with dynamic precision)
+    want = sum(int(op_cycles(cfg, acts, pa, act_signed).sum()) for pa, act_signed, acts, _ in jobs)
+    assert sum(busy) == want, (sum(busy), want)

@@ -7,7 +7,7 @@ import pytest
 
 from gen.golden import value_range
 from rtl.config import preset
-from rtl.mac import Mac, mac_cycles
+from rtl.mac import Mac, mac_cycles, op_cycles, significant_bits
 from tests.simutil import Stalls, run_sim, stream_get, stream_put
 
 
@@ -15,10 +15,14 @@ def to_bits(value, bits):
     return value & ((1 << bits) - 1)
 
 
-@pytest.mark.parametrize("mac", ["serial", "parallel"])
+KINDS = {"serial": {"mac": "serial"}, "parallel": {"mac": "parallel"},
+         "dynamic": {"mac": "serial", "dynamic_precision": True}}
+
+
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("act_signed", [False, True])
-def test_mac_dot_products(mac, act_signed):
-    cfg = preset("tiny").replace(mac=mac, lanes=3)
+def test_mac_dot_products(kind, act_signed):
+    cfg = preset("tiny").replace(lanes=3, **KINDS[kind])
     rng = np.random.default_rng(1)
     pyrng = random.Random(2)
     dut = Mac(cfg)
@@ -28,6 +32,7 @@ def test_mac_dot_products(mac, act_signed):
         lo, hi = value_range(pa, act_signed)
         acts = rng.integers(lo, hi + 1, n)
         acts[0] = lo  # edge: most negative / zero
+        acts[-1] = [0, -1, hi, 1][pa % 4] if act_signed or pa % 4 != 1 else 0   # edges
         wlo, whi = value_range(cfg.weight_bits, True)
         weights = rng.integers(wlo, whi + 1, (n, cfg.lanes))
         weights[-1] = wlo
@@ -84,3 +89,62 @@ def test_mac_back_to_back_throughput(mac, pa):
     first, last = busy.index(1), len(busy) - 1 - busy[::-1].index(1)
     assert sum(busy) == n * mac_cycles(cfg, pa)
     assert last - first + 1 == n * mac_cycles(cfg, pa), "bubbles between operations"
+
+
+def test_significant_bits_exhaustive():
+    """Against the definition: the fewest bits n >= 1 whose range (n-bit two's complement, or
+    unsigned) holds the value, for every value of every precision; upper bits are ignored."""
+    for pa in range(1, 17):
+        for signed in (False, True):
+            lo, hi = value_range(pa, signed)
+            values = np.arange(lo, hi + 1)
+            garbage = np.random.default_rng(pa).integers(0, 1 << 8, values.size) << pa
+            got = significant_bits((values & ((1 << pa) - 1)) | garbage, pa, signed)
+            for v, n in zip(values, got):
+                lo_n, hi_n = value_range(int(n), signed)
+                assert lo_n <= v <= hi_n, (pa, signed, v, n)
+                if n > 1:
+                    lo_m, hi_m = value_range(int(n) - 1, signed)
+                    assert not lo_m <= v <= hi_m, (pa, signed, v, n)
+    assert list(significant_bits([0, 1, 2, 255], 8, False)) == [1, 1, 2, 8]
+    assert list(significant_bits([0, -1, 1, -128, 127], 8, True)) == [1, 1, 2, 8, 8]
+
+
+@pytest.mark.parametrize("act_signed", [False, True])
+def test_mac_dynamic_precision_timing(act_signed):
+    """Dynamic precision: each operation keeps the MAC busy significant_bits(act) cycles, back to
+    back with no bubbles, with random garbage above ``pa``; the sums stay exact."""
+    cfg = preset("tiny").replace(dynamic_precision=True)
+    dut = Mac(cfg)
+    rng = np.random.default_rng(7)
+    pa = 6
+    lo, hi = value_range(pa, act_signed)
+    acts = np.concatenate([[0, lo, hi, 1, 0, 0], rng.integers(lo, hi + 1, 20)])
+    if act_signed:
+        acts[4] = -1
+    raw = [(int(a) & ((1 << pa) - 1)) | int(rng.integers(0, 4)) << pa for a in acts]
+    weights = [5, -7]
+    trace = []
+
+    async def producer(ctx):
+        ctx.set(dut.o_sum.ready, 1)
+        for i, r in enumerate(raw):
+            ctx.set(dut.i_op.payload, {"act": r, "weights": weights, "pa": pa,
+                                       "act_signed": act_signed, "first": i == 0,
+                                       "last": i == len(raw) - 1})
+            ctx.set(dut.i_op.valid, 1)
+            await ctx.tick().until(dut.i_op.ready)
+        ctx.set(dut.i_op.valid, 0)
+        sums, = await ctx.tick().sample(dut.o_sum.payload).until(dut.o_sum.valid)
+        assert [int(x) for x in sums] == [int(acts.sum()) * w for w in weights]
+
+    async def monitor(ctx):
+        while True:
+            await ctx.tick()
+            trace.append(ctx.get(dut.busy))
+
+    run_sim(dut, producer, monitors=[monitor], deadline_cycles=1000)
+    want = int(op_cycles(cfg, raw, pa, act_signed).sum())
+    assert want < len(raw) * pa                          # the data makes it faster
+    first, last = trace.index(1), len(trace) - 1 - trace[::-1].index(1)
+    assert sum(trace) == want and last - first + 1 == want, "busy cycles != significant bits"

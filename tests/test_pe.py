@@ -133,22 +133,28 @@ class PeDriver:
         return outputs
 
 
-def expected_stats(cfg, job):
-    """Counter totals of one pass from the PE contract."""
+KINDS = {"serial": {"mac": "serial"}, "parallel": {"mac": "parallel"},
+         "dynamic": {"mac": "serial", "dynamic_precision": True}}
+
+
+def expected_stats(cfg, job, x):
+    """Counter totals of one pass from the PE contract (MAC cycles from the data ``x``)."""
+    from gen.pe_model import op_cycle_table
     g, q, s, f = job.groups(cfg), job.chans, job.taps, job.cols
     ops = g * q * s * f
     kept = job.row_length() if job.stride <= s else f * s
     return {
-        "mac_active": ops * (job.pa if cfg.mac == "serial" else 1),
+        "mac_active": int(op_cycle_table(cfg, job, x).sum()),
         "spad_reads": 2 * ops + g * f,                        # filter+ifmap per op, psum per group
         "spad_writes": (g * q * s if job.load_filters else 0) + q * kept + g * f,
     }
 
 
-@pytest.mark.parametrize("mac", ["serial", "parallel"])
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("seed", range(4))
-def test_pe_random_passes(mac, seed):
-    cfg = preset("tiny").replace(mac=mac, lanes=[1, 2, 3, 4][seed], psum_spad=[4, 3, 2, 4][seed])
+def test_pe_random_passes(kind, seed):
+    cfg = preset("tiny").replace(lanes=[1, 2, 3, 4][seed], psum_spad=[4, 3, 2, 4][seed],
+                                 **KINDS[kind])
     rng = np.random.default_rng(seed)
     jobs = []
     for i in range(3):
@@ -161,7 +167,7 @@ def test_pe_random_passes(mac, seed):
         ref = golden_row(job, w, x) + (0 if psum_in is None else psum_in)
         np.testing.assert_array_equal(out, ref, err_msg=str(job))
     for key in ("mac_active", "spad_reads", "spad_writes"):
-        assert driver.stats[key] == sum(expected_stats(cfg, j)[key] for j, *_ in jobs), key
+        assert driver.stats[key] == sum(expected_stats(cfg, j, x)[key] for j, _, x, _ in jobs), key
 
 
 @pytest.mark.parametrize("stride,taps", [(1, 1), (1, 3), (2, 3), (3, 3), (4, 3), (4, 1), (2, 5)])
@@ -175,10 +181,10 @@ def test_pe_strides_and_signedness(stride, taps, act_signed):
     np.testing.assert_array_equal(out, golden_row(job, w, x) + psum_in)
 
 
-@pytest.mark.parametrize("mac", ["serial", "parallel"])
-def test_pe_every_precision(mac):
+@pytest.mark.parametrize("kind", KINDS)
+def test_pe_every_precision(kind):
     """pa = 1..act_bits, signed and unsigned, in one run of back-to-back passes."""
-    cfg = preset("tiny").replace(mac=mac)
+    cfg = preset("tiny").replace(**KINDS[kind])
     rng = np.random.default_rng(7)
     jobs = []
     for pa in range(1, cfg.act_bits + 1):
@@ -218,10 +224,10 @@ def test_pe_cycles_per_column(mac, psum_spad):
     assert driver.busy_cycles[0] == pe_pass_cycles(cfg, job)
 
 
-def pe_pass_cycles(cfg, job):
+def pe_pass_cycles(cfg, job, x=None):
     """Cycles from start to done of an unstalled pass (the PE contract)."""
     from gen.pe_model import pe_pass_cycles as model
-    return model(cfg, job)
+    return model(cfg, job, x)
 
 
 BAD_PASSES = [
@@ -262,18 +268,21 @@ def test_pe_rejects_bad_pass(fields, message):
     assert seen == {"done": 1, "error": 1, "busy_after": 0}
 
 
-@pytest.mark.parametrize("mac", ["serial", "parallel"])
-def test_pe_cycle_model_on_random_passes(mac):
-    """The step model gen/pe_model.py predicts every unstalled pass to the cycle."""
+@pytest.mark.parametrize("kind", KINDS)
+def test_pe_cycle_model_on_random_passes(kind):
+    """The step model gen/pe_model.py predicts every unstalled pass to the cycle (with dynamic
+    precision from the data: sparse, small and full-range activations)."""
     from gen.pe_model import pe_column_cycles, pe_mac_bound
     rng = np.random.default_rng(5)
     for psum_spad in (1, 2, 4, 8):
-        cfg = preset("tiny").replace(mac=mac, psum_spad=psum_spad)
-        for _ in range(4):
+        cfg = preset("tiny").replace(psum_spad=psum_spad, **KINDS[kind])
+        for i in range(4):
             job = random_pass(cfg, rng)
             w, x, _ = random_data(cfg, job, rng)
+            if i % 2:                             # ReLU-like: half zeros, small values
+                x = np.where(rng.random(x.shape) < 0.5, 0, x >> (job.pa // 2))
             driver = PeDriver(cfg, stall_prob=0.0)
             out, = driver.run([(job, w, x, None)])
             np.testing.assert_array_equal(out, golden_row(job, w, x))
-            assert driver.busy_cycles[0] == pe_pass_cycles(cfg, job), job
+            assert driver.busy_cycles[0] == pe_pass_cycles(cfg, job, x), job
             assert pe_column_cycles(cfg, job) >= pe_mac_bound(cfg, job)

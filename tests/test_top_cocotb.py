@@ -68,16 +68,32 @@ FORCED = [
     (Layer(N=2, C=6, H=6, W=7, M=6, R=1, S=3, act_bits=5, name="images unchained"),
      Mapping(chans=2, filters=2, mg=4, eb=3, order="images", chain=False)),
 ]
+#: On ``tiny`` with dynamic precision (PEs' timing follows the data): these layers with
+#: ReLU-like inputs (:func:`sparsify`), so PEs finish their columns at different times.
+DYNAMIC_LAYERS = [SERIAL_LAYERS[i] for i in (0, 1, 2, 5, 6, 8, 11, 13)]
 CONFIGS = {
     "serial": (lambda: preset("tiny"), SERIAL_LAYERS),
+    "dynamic": (lambda: preset("tiny").replace(dynamic_precision=True), DYNAMIC_LAYERS),
     "parallel": (lambda: preset("tiny").replace(mac="parallel"), PARALLEL_LAYERS),
     "wide": (lambda: preset("tiny").replace(act_bits=16, weight_bits=16, psum_bits=48,
                                             dram_data_bits=64), WIDE_LAYERS),
 }
 
 
+def sparsify(x, seed):
+    """``x`` with 40% zeros and every other row's values 3 bits smaller (arithmetic shift), the
+    mix of zeros and short values that makes dynamic precision's timing uneven."""
+    rng = np.random.default_rng(seed)
+    x = x.copy()
+    x[:, :, ::2] >>= 3
+    x[rng.random(x.shape) < 0.4] = 0
+    return x
+
+
 def layer_job(cfg, layer, seed, mapping=None):
     x, w, bias = layer.random_arrays(seed, with_bias=True)
+    if cfg.dynamic_precision:
+        x = sparsify(x, seed)
     image = layer_image(cfg, layer, x, w, bias, mapping=mapping)
     job = SimJob(layer.name, image.data, image.prog_addr,
                  read=image.read_ranges(), max_cycles=400_000)
