@@ -3,10 +3,11 @@
 import sys
 import time
 
-from bench import array, boards, mapper, pe_area, pe_cycles, top
+from bench import array, boards, mapper, pe_area, pe_cycles, precision, top
 
 BENCHES = [("pe_cycles", pe_cycles.main), ("pe_area", pe_area.main), ("array", array.main),
-           ("top", top.main), ("mapper", mapper.main), ("boards", boards.main)]
+           ("top", top.main), ("mapper", mapper.main), ("precision", precision.main),
+           ("boards", boards.main)]
 
 
 def main(argv):

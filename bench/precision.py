@@ -1,0 +1,96 @@
+"""Precision: cycles of the serial MAC at fixed 8 bits, at Stripes-style per-layer precisions and
+with dynamic precision (zero skipping and significant bits only), against the parallel MAC, on
+the trained digits CNN and on uniformly random 8-bit data of the same shapes.
+
+Every row runs the layers on the generated Verilog (Verilator, DRAM without wait states) of the
+``default`` configuration, layer by layer (each layer's input is the previous layer's output
+read back), checked bit-exact against the golden model; the model's cycles are listed beside."""
+
+import numpy as np
+
+from bench.common import markdown_table, write_result
+
+__all__ = ["main"]
+
+BATCH = 16
+
+
+def _variants():
+    from gen.digits import per_layer_precisions
+    from rtl.config import preset
+    base = preset("default")
+    serial, dynamic = base, base.replace(dynamic_precision=True)
+    return [("serial pa=8", serial, (8, 8, 8)),
+            ("serial per-layer pa", serial, per_layer_precisions()),
+            ("dynamic pa=8", dynamic, (8, 8, 8)),
+            ("parallel", base.replace(mac="parallel"), (8, 8, 8))]
+
+
+def _run(cfg, net, x, random_data, seed):
+    """Run the network's layers on ``x`` (or, with ``random_data``, each layer on uniform random
+    activations); returns per-layer rows."""
+    from gen.model import layer_model
+    from gen.program import layer_image
+    from gen.runlayer import SimJob, simulate
+    rows = []
+    rng = np.random.default_rng(seed)
+    act = x
+    for layer, w, b in zip(net.layers(len(x)), net.weights, net.biases):
+        if random_data:
+            act = rng.integers(0, 1 << layer.act_bits, layer.input_shape)
+        image = layer_image(cfg, layer, act, w, b)
+        result, = simulate(cfg, [SimJob(layer.name, image.data, image.prog_addr,
+                                        read=image.read_ranges(), max_cycles=5_000_000)])
+        if result["status"] != 0b010:
+            raise RuntimeError(f"{layer.name}: hardware status {result}")
+        regions = dict(zip((a for a, _ in image.read_ranges()), result["read"]))
+        out = image.output(lambda addr, n: regions[addr][:n])
+        np.testing.assert_array_equal(out, layer.golden(act, w, b), err_msg=layer.name)
+        c = result["counters"]
+        rows.append({"layer": layer.name, "pa": layer.act_bits, "cycles": c["cycles"],
+                     "t_pass": c["t_pass"], "pe_active": c["pe_active"],
+                     "model_cycles": layer_model(cfg, image).counters["cycles"],
+                     "dram_bytes": c["dram_rd"] + c["dram_wr"],
+                     "zeros": float((act == 0).mean())})
+        act = out
+    return rows
+
+
+def main():
+    from gen.digits import digits_cnn
+    rows = []
+    for data in ("digits", "random"):
+        for name, cfg, bits in _variants():
+            net = digits_cnn(0, bits)
+            x = net.test_x[:BATCH]
+            for r in _run(cfg, net, x, data == "random", seed=1):
+                rows.append({"data": data, "variant": name, **r})
+            print(f"{data:7s} {name:20s} done", flush=True)
+    # ratios against the fixed-precision serial run and the parallel run of the same layer
+    for r in rows:
+        ref = {v["variant"]: v for v in rows if v["data"] == r["data"] and v["layer"] == r["layer"]}
+        r["speedup_vs_serial8"] = ref["serial pa=8"]["cycles"] / r["cycles"]
+        r["speedup_vs_parallel"] = ref["parallel"]["cycles"] / r["cycles"]
+        r["mac_speedup_vs_serial8"] = ref["serial pa=8"]["pe_active"] / r["pe_active"]
+    conv = {}
+    for r in rows:
+        if r["layer"] != "classifier":
+            key = (r["data"], r["variant"])
+            conv[key] = [a + b for a, b in zip(conv.get(key, [0, 0]), [r["cycles"],
+                                                                        r["pe_active"]])]
+    summary = [{"data": d, "variant": v, "conv_cycles": c, "conv_mac_cycles": p,
+                "speedup_vs_serial8": conv[(d, "serial pa=8")][0] / c,
+                "speedup_vs_parallel": conv[(d, "parallel")][0] / c}
+               for (d, v), (c, p) in conv.items()]
+    print(markdown_table(rows, ["data", "variant", "layer", "pa", "zeros", "cycles",
+                                "model_cycles", "pe_active", "speedup_vs_serial8",
+                                "speedup_vs_parallel", "mac_speedup_vs_serial8", "dram_bytes"]))
+    print()
+    print(markdown_table(summary, ["data", "variant", "conv_cycles", "conv_mac_cycles",
+                                   "speedup_vs_serial8", "speedup_vs_parallel"]))
+    write_result("precision", rows, meta={"batch": BATCH, "config": "default",
+                                          "summary": summary})
+
+
+if __name__ == "__main__":
+    main()
