@@ -17,7 +17,8 @@ from pathlib import Path
 
 from rtl.config import AccelConfig, preset
 
-__all__ = ["Board", "BOARDS", "board", "build_bitstream", "parse_nextpnr_log"]
+__all__ = ["Board", "BOARDS", "board", "build_bitstream", "ecp5_pll_dividers",
+           "parse_nextpnr_log"]
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -33,6 +34,13 @@ class Board:
     cfg: AccelConfig
     mem_bytes: int
     baud: int = 115_200
+    #: System clock from the board's PLL in MHz (``None``: the board's oscillator directly).
+    clk_mhz: float | None = None
+
+    def __post_init__(self):
+        if self.clk_mhz is not None and self.family != "ecp5":
+            raise ValueError(f"clk_mhz: a PLL clock is supported on ECP5 boards only "
+                             f"(board {self.name} is {self.family})")
 
     def make_platform(self):
         import importlib
@@ -41,9 +49,12 @@ class Board:
 
 
 BOARDS = {
-    # ECP5-85F: the default array (6x8 PEs x 4 lanes = 192 bit-serial MAC lanes)
+    # ECP5-85F: 4x6 PEs x 8 lanes = 192 bit-serial MAC lanes at 50 MHz from the PLL. Eight lanes
+    # per PE share one PE's control, spads and ifmap path; the default 6x8 x 4 lanes (same lane
+    # count) fills 97% of the device's LUTs and does not place in useful time.
     "ulx3s-85f": Board("ulx3s-85f", ("amaranth_boards.ulx3s", "ULX3S_85F_Platform"), "ecp5",
-                       preset("default").replace(name="ulx3s-85f"), mem_bytes=64 * 1024),
+                       preset("default").replace(name="ulx3s-85f", rows=4, cols=6, lanes=8),
+                       mem_bytes=64 * 1024, clk_mhz=50.0),
     # iCE40UP5K (5,280 LUTs): the smallest array the generator makes
     "icebreaker": Board("icebreaker", ("amaranth_boards.icebreaker", "ICEBreakerPlatform"),
                         "ice40", preset("tiny").replace(name="icebreaker", rows=1, cols=2,
@@ -61,6 +72,52 @@ def board(name):
         raise ValueError(f"board: unknown board {name!r} (known: {', '.join(BOARDS)})") from None
 
 
+def ecp5_pll_dividers(f_in_mhz, f_out_mhz):
+    """EHXPLLL dividers ``(CLKI_DIV, CLKFB_DIV, CLKOP_DIV)`` making exactly ``f_out_mhz`` from
+    ``f_in_mhz`` with CLKOP as feedback (f_out = f_in * CLKFB_DIV / CLKI_DIV, VCO = f_out *
+    CLKOP_DIV in 400..800 MHz, phase detector input >= 3.125 MHz; ECP5 sysCLOCK PLL limits).
+    The highest phase-detector frequency and a VCO nearest 600 MHz win; ``ValueError`` if none exists."""
+    best = None
+    for clki in range(1, 129):
+        pfd = f_in_mhz / clki
+        if pfd < 3.125:
+            break
+        for clkfb in range(1, 81):
+            if abs(pfd * clkfb - f_out_mhz) > 1e-9 * f_out_mhz:
+                continue
+            vcos = [clkop for clkop in range(1, 129) if 400 <= f_out_mhz * clkop <= 800]
+            if vcos and best is None:               # VCO nearest the middle of its range
+                best = (clki, clkfb, min(vcos, key=lambda d: abs(f_out_mhz * d - 600)))
+    if best is None:
+        raise ValueError(f"clk_mhz: the ECP5 PLL cannot make {f_out_mhz:g} MHz exactly from "
+                         f"{f_in_mhz:g} MHz")
+    return best
+
+
+def _ecp5_pll(m, clk_in, f_in_mhz, f_out_mhz):
+    """Drive domain ``sync`` from an EHXPLLL at ``f_out_mhz``, held in reset until it locks
+    (nextpnr derives the output clock's constraint from the input's and the dividers)."""
+    from amaranth.hdl import ClockDomain, Instance, Signal
+    from amaranth.lib.cdc import ResetSynchronizer
+
+    clki, clkfb, clkop = ecp5_pll_dividers(f_in_mhz, f_out_mhz)
+    m.domains.sync = cd = ClockDomain("sync")
+    locked = Signal()
+    m.submodules.pll = Instance(
+        "EHXPLLL",
+        a_FREQUENCY_PIN_CLKI=f"{f_in_mhz:g}", a_FREQUENCY_PIN_CLKOP=f"{f_out_mhz:g}",
+        a_ICP_CURRENT="12", a_LPF_RESISTOR="8", a_MFG_ENABLE_FILTEROPAMP="1",
+        a_MFG_GMCREF_SEL="2",
+        p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED", p_STDBY_ENABLE="DISABLED",
+        p_DPHASE_SOURCE="DISABLED", p_OUTDIVIDER_MUXA="DIVA", p_CLKOP_ENABLE="ENABLED",
+        p_CLKI_DIV=clki, p_CLKFB_DIV=clkfb, p_CLKOP_DIV=clkop, p_CLKOP_CPHASE=clkop // 2,
+        p_CLKOP_FPHASE=0, p_FEEDBK_PATH="CLKOP",
+        i_CLKI=clk_in, i_CLKFB=cd.clk, o_CLKOP=cd.clk, i_RST=0, i_STDBY=0, i_PHASESEL0=0,
+        i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1, i_PLLWAKESYNC=0,
+        i_ENCLKOP=0, o_LOCK=locked)
+    m.submodules.pll_reset = ResetSynchronizer(~locked, domain="sync")
+
+
 def _top(b, clk_hz):
     from amaranth.hdl import Elaboratable, Module
 
@@ -70,6 +127,9 @@ def _top(b, clk_hz):
     class BoardTop(Elaboratable):
         def elaborate(self, platform):
             m = Module()
+            if b.clk_mhz is not None:
+                osc = platform.request(platform.default_clk, 0)
+                _ecp5_pll(m, osc.i, platform.default_clk_frequency / 1e6, b.clk_mhz)
             m.submodules.soc = soc = BoardSoc(b.cfg, b.mem_bytes, uart_divisor(clk_hz, b.baud))
             uart = platform.request("uart", 0)
             m.d.comb += [soc.rx.eq(uart.rx.i), uart.tx.o.eq(soc.tx)]
@@ -131,14 +191,17 @@ def build_bitstream(name, out_dir=None, progress=print):
     os.environ.update(env)
     os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
     platform = b.make_platform()
-    clk_hz = int(platform.default_clk_frequency)
+    clk_hz = int(b.clk_mhz * 1e6 if b.clk_mhz else platform.default_clk_frequency)
     progress(f"{b.name}: {b.cfg.rows}x{b.cfg.cols} PEs x {b.cfg.lanes} lanes ({b.cfg.mac}), "
              f"{b.mem_bytes // 1024} KiB on-chip DRAM, {clk_hz / 1e6:g} MHz; building in {out} "
              f"(synthesis and place-and-route take minutes for large arrays)")
     t0 = time.perf_counter()
     error = None
     try:
-        platform.build(_top(b, clk_hz), name="soc", build_dir=str(out), do_program=False)
+        # iCE40: map multipliers to the SB_MAC16 DSPs (synth_ice40 leaves them in LUTs otherwise)
+        opts = {"synth_opts": "-dsp"} if b.family == "ice40" else {}
+        platform.build(_top(b, clk_hz), name="soc", build_dir=str(out), do_program=False,
+                       **opts)
     except Exception as e:                            # the tools' own failure (e.g. no fit)
         error = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     finally:

@@ -3,7 +3,7 @@ themselves are in tests/test_boards_slow.py.)"""
 
 import pytest
 
-from gen.boards import BOARDS, board, parse_nextpnr_log
+from gen.boards import BOARDS, Board, board, ecp5_pll_dividers, parse_nextpnr_log
 from gen.layer import Layer
 from gen.mapper import map_layer
 
@@ -41,3 +41,20 @@ def test_unknown_board_is_named():
     with pytest.raises(ValueError, match=r"board: unknown board 'de10' \(known: ulx3s-85f, "
                                          r"icebreaker\)"):
         board("de10")
+
+
+@pytest.mark.parametrize("f_in,f_out", [(25, 50), (25, 60), (25, 62.5), (25, 75), (12, 48),
+                                        (25, 40), (25, 100)])
+def test_ecp5_pll_dividers_are_exact_and_legal(f_in, f_out):
+    clki, clkfb, clkop = ecp5_pll_dividers(f_in, f_out)
+    assert f_in * clkfb / clki == pytest.approx(f_out, rel=1e-12)
+    assert 400 <= f_out * clkop <= 800 and f_in / clki >= 3.125
+    assert 1 <= clki <= 128 and 1 <= clkfb <= 80 and 1 <= clkop <= 128
+
+
+def test_pll_errors_are_named():
+    with pytest.raises(ValueError, match="clk_mhz: the ECP5 PLL cannot make 48 MHz"):
+        ecp5_pll_dividers(25, 48)
+    ice = BOARDS["icebreaker"]
+    with pytest.raises(ValueError, match="clk_mhz: a PLL clock is supported on ECP5"):
+        Board("x", ice.platform, "ice40", ice.cfg, ice.mem_bytes, clk_mhz=24.0)
