@@ -284,6 +284,10 @@ def cmd_demo(args):
 
 
 def cmd_config(args):
+    if args.reference:
+        from rtl.config import parameter_reference
+        print(parameter_reference(), end="")
+        return 0
     cfg = config_from_args(args)
     print(cfg.to_json())
     return 0
@@ -363,6 +367,8 @@ def main(argv=None):
 
     p = sub.add_parser("config", help="print a config (preset + overrides) as JSON")
     add_config_args(p)
+    p.add_argument("--reference", action="store_true",
+                   help="print the Markdown reference of every field instead (docs/parameters.md)")
     p.set_defaults(func=cmd_config)
 
     args = parser.parse_args(argv)

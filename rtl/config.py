@@ -36,7 +36,8 @@ class AccelConfig:
     weight_bits: int = 8
     #: Partial-sum and accumulator precision.
     psum_bits: int = 32
-    #: Scratchpad depths in entries (see class docstring).
+    #: Scratchpad depths in entries (a filter or psum entry holds ``lanes`` values, an ifmap
+    #: entry one activation).
     filter_spad: int = 64
     ifmap_spad: int = 16
     psum_spad: int = 8
@@ -182,3 +183,47 @@ def parse_overrides(cfg, assignments):
         else:
             changes[key] = raw
     return cfg.replace(**changes)
+
+
+def parameter_reference():
+    """Markdown reference of every :class:`AccelConfig` field: type, default, value in each
+    preset, meaning (the ``#:`` comment above the field) and validation rule (the text of its
+    ``rule`` in ``__post_init__``), read from this module's source so it cannot drift."""
+    import ast
+    import inspect
+    source = inspect.getsource(AccelConfig)
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    meaning, rules = {}, {}
+    cls = tree.body[0]
+    previous = ""
+    for node in cls.body:
+        if isinstance(node, ast.AnnAssign):
+            k = node.lineno - 2
+            while k >= 0 and lines[k].strip().startswith("#:"):
+                k -= 1
+            comment = " ".join(l.strip()[2:].strip() for l in lines[k + 1:node.lineno - 1])
+            # fields listed under one comment share it
+            previous = comment or previous
+            meaning[node.target.id] = previous.replace("``", "`")
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "rule"
+                and isinstance(node.args[1], ast.Constant)):
+            text = node.args[2]
+            if isinstance(text, ast.Constant):
+                text = text.value
+            else:                                    # f-string: keep its expressions as written
+                text = "".join(p.value if isinstance(p, ast.Constant) else
+                               "{" + ast.get_source_segment(source, p.value).replace(
+                                   "self.", "") + "}" for p in text.values)
+            rules.setdefault(node.args[1].value, []).append(text)
+    names = list(PRESETS)
+    out = ["| field | type | default | " + " | ".join(names) + " | meaning | rule |",
+           "|---|---|---|" + "---|" * len(names) + "---|---|"]
+    for f in fields(AccelConfig):
+        if f.name == "name":
+            continue
+        values = [str(getattr(PRESETS[n], f.name)) for n in names]
+        out.append(f"| `{f.name}` | {f.type.__name__} | {f.default} | " + " | ".join(values) +
+                   f" | {meaning.get(f.name, '')} | {'; '.join(rules.get(f.name, []))} |")
+    return "\n".join(out) + "\n"

@@ -1,5 +1,6 @@
 """Tests of rtl/config.py: validation messages, derived widths, presets, JSON and CLI overrides."""
 
+import dataclasses
 import json
 
 import pytest
@@ -97,3 +98,18 @@ def test_override_errors(text, message):
     with pytest.raises(ValueError) as info:
         parse_overrides(preset("default"), [text])
     assert str(info.value).startswith(message)
+
+
+def test_parameter_reference_is_current():
+    """docs/parameters.md carries the generated reference of every field (regenerate with
+    ``python -m gen config --reference``)."""
+    from pathlib import Path
+
+    from rtl.config import AccelConfig, parameter_reference
+    ref = parameter_reference()
+    page = (Path(__file__).resolve().parent.parent / "docs" / "parameters.md").read_text()
+    assert ref in page
+    for f in dataclasses.fields(AccelConfig):
+        if f.name != "name":
+            assert f"| `{f.name}` |" in ref
+    assert "must be a power of two" in ref and "requires mac='serial'" in ref
