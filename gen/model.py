@@ -111,7 +111,7 @@ def _pass_key(ap, cmd=None):
     return ap.pe, tuple(sorted(ap.pe_configs().items())), addrs
 
 
-def _work(ap, tables):
+def _work(tables):
     """Per PE (sorted) and output column: cycles until the MAC accepts the column's last
     operation but one, and until it finishes the column (from :func:`gen.pe_model.pass_op_cycles`
     tables); None when every operation takes ``pa`` cycles (fixed precision)."""
@@ -134,7 +134,7 @@ def pass_cycles(cfg, ap, cmd=None, tables=None):
     read ports (round robin: the one served last yields); without, they never collide. With
     dynamic precision, ``tables`` (:func:`gen.pe_model.pass_op_cycles` of the pass's data) give
     every operation's MAC cycles; without, each takes ``pa`` (the worst case)."""
-    work = _work(ap, tables)
+    work = _work(tables)
     if cmd is None and work is None:
         return _geometry_cycles(cfg, _geometry(ap), ap)
     return _pass_cycles(cfg, _pass_key(ap, cmd) + (work,))
