@@ -78,22 +78,18 @@ def ecp5_pll_dividers(f_in_mhz, f_out_mhz):
     """EHXPLLL dividers ``(CLKI_DIV, CLKFB_DIV, CLKOP_DIV)`` making exactly ``f_out_mhz`` from
     ``f_in_mhz`` with CLKOP as feedback (f_out = f_in * CLKFB_DIV / CLKI_DIV, VCO = f_out *
     CLKOP_DIV in 400..800 MHz, phase detector input >= 3.125 MHz; ECP5 sysCLOCK PLL limits).
-    The highest phase-detector frequency and a VCO nearest 600 MHz win; ``ValueError`` if none exists."""
-    best = None
+    Prefers the highest phase-detector frequency, then the VCO nearest 600 MHz; ``ValueError``
+    if no setting is exact."""
+    vcos = [d for d in range(1, 129) if 400 <= f_out_mhz * d <= 800]
     for clki in range(1, 129):
         pfd = f_in_mhz / clki
-        if pfd < 3.125:
+        if pfd < 3.125 or not vcos:
             break
-        for clkfb in range(1, 81):
-            if abs(pfd * clkfb - f_out_mhz) > 1e-9 * f_out_mhz:
-                continue
-            vcos = [clkop for clkop in range(1, 129) if 400 <= f_out_mhz * clkop <= 800]
-            if vcos and best is None:               # VCO nearest the middle of its range
-                best = (clki, clkfb, min(vcos, key=lambda d: abs(f_out_mhz * d - 600)))
-    if best is None:
-        raise ValueError(f"clk_mhz: the ECP5 PLL cannot make {f_out_mhz:g} MHz exactly from "
-                         f"{f_in_mhz:g} MHz")
-    return best
+        clkfb = round(f_out_mhz / pfd)
+        if 1 <= clkfb <= 80 and abs(pfd * clkfb - f_out_mhz) <= 1e-9 * f_out_mhz:
+            return clki, clkfb, min(vcos, key=lambda d: abs(f_out_mhz * d - 600))
+    raise ValueError(f"clk_mhz: the ECP5 PLL cannot make {f_out_mhz:g} MHz exactly from "
+                     f"{f_in_mhz:g} MHz")
 
 
 def _ecp5_pll(m, clk_in, f_in_mhz, f_out_mhz):

@@ -58,3 +58,17 @@ def test_pll_errors_are_named():
     ice = BOARDS["icebreaker"]
     with pytest.raises(ValueError, match="clk_mhz: a PLL clock is supported on ECP5"):
         Board("x", ice.platform, "ice40", ice.cfg, ice.mem_bytes, clk_mhz=24.0)
+
+
+def test_pll_top_elaborates_with_the_dividers_and_uart_rate():
+    """The board top with a PLL elaborates with an EHXPLLL carrying the computed dividers (a tiny
+    array keeps elaboration fast)."""
+    from gen.boards import _top
+    from rtl.config import preset
+    ulx = BOARDS["ulx3s-85f"]
+    b = Board("pll-test", ulx.platform, "ecp5", preset("tiny"), 4096, clk_mhz=50.0)
+    plan = b.make_platform().prepare(_top(b, 50_000_000), name="soc")
+    il = plan.files["soc.il"]
+    assert "cell \\EHXPLLL \\pll" in il
+    for field, value in zip(("CLKI_DIV", "CLKFB_DIV", "CLKOP_DIV"), ecp5_pll_dividers(25, 50)):
+        assert f"parameter \\{field} {value}\n" in il
