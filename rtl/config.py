@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, fields
 
 __all__ = ["AccelConfig", "PRESETS", "preset", "parse_overrides"]
@@ -66,7 +67,8 @@ class AccelConfig:
         rule(1 <= self.act_bits <= 16, "act_bits", "must be in 1..16")
         rule(2 <= self.weight_bits <= 16, "weight_bits", "must be in 2..16")
         rule(self.act_bits + self.weight_bits + 1 <= self.psum_bits <= 64, "psum_bits",
-             f"must be in act_bits + weight_bits + 1 .. 64 = {self.act_bits + self.weight_bits + 1}..64")
+             f"must be in act_bits + weight_bits + 1 .. 64 (here "
+             f"{self.act_bits + self.weight_bits + 1}..64)")
         rule(1 <= self.filter_spad <= 4096, "filter_spad", "must be in 1..4096 entries")
         rule(1 <= self.ifmap_spad <= 4096, "ifmap_spad", "must be in 1..4096 entries")
         rule(1 <= self.psum_spad <= 4096, "psum_spad", "must be in 1..4096 entries")
@@ -76,8 +78,8 @@ class AccelConfig:
              "must be a power of two")
         bank_unit = self.glb_banks * self.dram_data_bits // 8
         rule(self.glb_bytes >= bank_unit * 16 and self.glb_bytes % bank_unit == 0, "glb_bytes",
-             f"must be a multiple of glb_banks * dram_data_bits / 8 = {bank_unit} and hold at least "
-             f"16 words per bank")
+             f"must be a multiple of glb_banks * dram_data_bits / 8 (here {bank_unit}) and hold "
+             f"at least 16 words per bank")
         rule(not self.dynamic_precision or self.mac == "serial", "dynamic_precision",
              "requires mac='serial'")
 
@@ -188,7 +190,8 @@ def parse_overrides(cfg, assignments):
 def parameter_reference():
     """Markdown reference of every :class:`AccelConfig` field: type, default, value in each
     preset, meaning (the ``#:`` comment above the field) and validation rule (the text of its
-    ``rule`` in ``__post_init__``), read from this module's source so it cannot drift."""
+    ``rule`` in ``__post_init__``, without the ``(here ...)`` values an error message adds),
+    read from this module's source so it cannot drift."""
     import ast
     import inspect
     source = inspect.getsource(AccelConfig)
@@ -212,10 +215,9 @@ def parameter_reference():
             text = node.args[2]
             if isinstance(text, ast.Constant):
                 text = text.value
-            else:                                    # f-string: keep its expressions as written
-                text = "".join(p.value if isinstance(p, ast.Constant) else
-                               "{" + ast.get_source_segment(source, p.value).replace(
-                                   "self.", "") + "}" for p in text.values)
+            else:                                    # f-string: drop the "(here <value>)" parts
+                text = re.sub(r" \(here [^)]*\)", "", "".join(
+                    p.value if isinstance(p, ast.Constant) else "{}" for p in text.values))
             rules.setdefault(node.args[1].value, []).append(text)
     names = list(PRESETS)
     out = ["| field | type | default | " + " | ".join(names) + " | meaning | rule |",

@@ -113,3 +113,6 @@ def test_parameter_reference_is_current():
         if f.name != "name":
             assert f"| `{f.name}` |" in ref
     assert "must be a power of two" in ref and "requires mac='serial'" in ref
+    # rules with computed values read as rules, without unfilled placeholders
+    assert "{" not in ref and "(here" not in ref
+    assert "must be in act_bits + weight_bits + 1 .. 64 |" in ref
