@@ -62,16 +62,22 @@ def _load_npy(path, what):
 
 def report_run(cfg, run, sim):
     """Print the outcome of a layer run; returns the exit status (0 pass, 1 fail)."""
+    import numpy as np
     s = run.stats
     if run.error:
         print(f"FAIL: the accelerator stopped with error '{run.error}' (status {run.status:#x})")
         return 1
     total = run.expected.size
-    verdict = "PASS" if run.passed else f"FAIL: {run.mismatches()} of {total} outputs differ"
-    print(f"{verdict} vs the golden model: {total} outputs of {run.layer.summary()}")
+    if run.passed:
+        print(f"PASS vs the golden model: {total} outputs of {run.layer.summary()}")
+    else:
+        first = tuple(int(i) for i in np.argwhere(run.output != run.expected)[0])
+        print(f"FAIL vs the golden model: {run.mismatches()} of {total} outputs of "
+              f"{run.layer.summary()} differ; first at (n, m, e, f) = {first}: "
+              f"{run.output[first]} instead of {run.expected[first]}")
     print(f"  cycles {s['cycles']:,}   MAC utilisation {s['mac_utilisation']:.3f}   "
           f"PE utilisation {s['pe_utilisation']:.3f}   ({cfg.rows}x{cfg.cols} PEs x {cfg.lanes} "
-          f"lanes, {cfg.mac} MAC, pa={run.layer.act_bits})")
+          f"lane{'s' if cfg.lanes > 1 else ''}, {cfg.mac} MAC, pa={run.layer.act_bits})")
     print(f"  DRAM read {s['dram_rd']:,} B, written {s['dram_wr']:,} B   GLB reads {s['glb_rd']:,}"
           f", writes {s['glb_wr']:,}   spad reads {s['spad_rd']:,}, writes {s['spad_wr']:,}")
     phases = ", ".join(f"{k[2:]} {s[k] / max(s['cycles'], 1):.0%}" for k in s if k.startswith("t_"))
@@ -93,6 +99,14 @@ def cmd_run_layer(args):
     from gen.runlayer import run_layer
     if args.board:
         from gen.boards import board
+        ignored = [flag for flag, given in (("--config", args.config != "default"),
+                                            ("--set", bool(args.set)),
+                                            ("--sim", args.sim != "verilator"),
+                                            ("--waves", args.waves)) if given]
+        if ignored:
+            raise ValueError(f"{', '.join(ignored)}: simulation options, not used with --board "
+                             f"(the board runs the configuration of --board-name "
+                             f"{args.board_name})")
         cfg = board(args.board_name).cfg
     else:
         cfg = config_from_args(args)
@@ -380,11 +394,12 @@ def main(argv=None):
     p.add_argument("--bias", metavar="B.npy", help="bias (M,), 32-bit signed")
     p.add_argument("--out", required=True, metavar="Y.npy", help="output tensor (N, M, E, F)")
     p.add_argument("--stats", metavar="STATS.json", help="counters and derived figures")
-    p.add_argument("--sim", choices=["verilator", "icarus"], default="verilator")
+    p.add_argument("--sim", choices=["verilator", "icarus"], default="verilator",
+                   help="simulator (default: verilator)")
     p.add_argument("--waves", action="store_true", help="dump waveforms (FST/VCD)")
     p.add_argument("--board", metavar="PORT", help="run on an FPGA board at serial PORT "
                    "(e.g. /dev/ttyUSB0, or socket://host:port) instead of in simulation")
-    p.add_argument("--board-name", default="ulx3s-85f",
+    p.add_argument("--board-name", default="ulx3s-85f", metavar="NAME",
                    help="the board preset its bitstream was built from (default: ulx3s-85f)")
     p.add_argument("--baud", type=int, default=115_200, help="host link baud rate")
     p.add_argument("--timeout", type=float, default=10.0, metavar="S",

@@ -167,3 +167,36 @@ def test_map_errors_name_the_problem(capsys, args, message):
     assert main(["map", "--config", "tiny", *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err, err
+
+
+def test_mismatch_names_the_first_differing_output(capsys):
+    import numpy as np
+
+    from gen.__main__ import report_run
+    from gen.layer import Layer
+    from gen.runlayer import LayerRun
+    layer = Layer(N=1, C=1, H=4, W=4, M=2, R=2, S=2, act_bits=3)
+    expected = np.arange(18).reshape(1, 2, 3, 3)
+    output = expected.copy()
+    output[0, 1, 2, 0] = 99
+    output[0, 1, 2, 2] = -1
+    stats = dict.fromkeys(("cycles", "pe_active", "dram_rd", "dram_wr", "glb_rd", "glb_wr",
+                           "spad_rd", "spad_wr", "t_pass"), 10)
+    stats.update(mac_utilisation=0.5, pe_utilisation=0.5)
+    run = LayerRun(layer, output, expected, 0b010, "", stats, 1.0, 0.0)
+    assert report_run(preset("tiny").replace(lanes=1), run, "icarus") == 1
+    out = capsys.readouterr().out
+    assert "FAIL vs the golden model: 2 of 18 outputs" in out
+    assert "first at (n, m, e, f) = (0, 1, 2, 0): 99 instead of 15" in out
+    assert "x 1 lane, serial MAC" in out
+
+
+def test_board_run_rejects_simulation_options(tmp_path, capsys):
+    from gen.layer import Layer
+    layer = Layer(N=1, C=1, H=4, W=4, M=2, R=2, S=2, act_bits=3)
+    x, w, _ = layer.random_arrays(8)
+    args = _layer_files(tmp_path, layer, x, w)
+    assert main(["run-layer", "--board", "socket://127.0.0.1:1", "--sim", "icarus",
+                 "--config", "tiny", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --config, --sim: simulation options, not used with --board")
