@@ -108,6 +108,7 @@ def cmd_run_layer(args):
                              f"(the board runs the configuration of --board-name "
                              f"{args.board_name})")
         cfg = board(args.board_name).cfg
+        mem_bytes = board(args.board_name).mem_bytes
     else:
         cfg = config_from_args(args)
     layer = Layer.load(args.layer)
@@ -119,7 +120,8 @@ def cmd_run_layer(args):
     print(f"running {layer.summary()} on {cfg.name} ({where})", flush=True)
     if args.board:
         from gen.runlayer import run_layer_on_board
-        run = run_layer_on_board(cfg, layer, x, w, bias, args.board, args.baud, args.timeout)
+        run = run_layer_on_board(cfg, layer, x, w, bias, args.board, args.baud, args.timeout,
+                                 mem_bytes)
     else:
         try:
             run = run_layer(cfg, layer, x, w, bias, sim=args.sim, waves=args.waves,
@@ -336,6 +338,49 @@ DEMO_LAYER = {"name": "demo 3x3", "N": 1, "C": 8, "H": 12, "W": 12, "M": 8, "R":
               "output": {"mult": 3, "shift": 8, "relu": True, "out_bits": 8}}
 
 
+def cmd_serve_board(args):
+    """Simulate a board's SoC with its UART on a TCP port, for run-layer --board socket://..."""
+    import tempfile
+    import threading
+
+    from gen.boards import board
+    from gen.runlayer import serve_board
+    board(args.board_name)                            # an unknown board fails here, at once
+    if not 1 <= args.port <= 65535:
+        raise ValueError(f"--port: must be in 1..65535 (got {args.port})")
+    errors = []
+    with tempfile.TemporaryDirectory() as tmp:
+        ready = Path(tmp) / "ready"
+
+        def serve():
+            try:
+                serve_board(args.board_name, args.port, args.sim, ready_file=ready)
+            except BaseException as e:                # reported below
+                errors.append(e)
+
+        sim = threading.Thread(target=serve, daemon=True)
+        sim.start()
+        print(f"building the {args.sim} model of the {args.board_name} SoC (the first build takes "
+              f"a minute or more)", flush=True)
+        while sim.is_alive() and not ready.exists():
+            time.sleep(0.2)
+        if ready.exists():
+            print(f"listening on socket://127.0.0.1:{args.port}: run python -m gen run-layer "
+                  f"--board socket://127.0.0.1:{args.port} --board-name {args.board_name} "
+                  f"--timeout 300 ... (one connection; waits up to 10 minutes for it)", flush=True)
+        sim.join()
+    if errors:
+        raise RuntimeError(f"simulated board: {errors[0]}")
+    print("simulated board closed")
+    return 0
+
+
+def cmd_bench(args):
+    """Run the benchmarks (``python -m bench``)."""
+    from bench.__main__ import main as bench_main
+    return bench_main(args.names)
+
+
 def cmd_demo(args):
     """Write a layer and random tensors under ``--dir``, then run-layer on them."""
     import json
@@ -406,6 +451,15 @@ def main(argv=None):
                    help="seconds to wait for each reply of the board (default: 10)")
     p.set_defaults(func=cmd_run_layer)
 
+    p = sub.add_parser("serve-board", help="simulate a board's SoC with its UART on a TCP port "
+                       "(run-layer --board socket://127.0.0.1:PORT without a board)")
+    p.add_argument("--board-name", default="ulx3s-85f", metavar="NAME",
+                   help="board preset (default: ulx3s-85f; icebreaker builds fastest)")
+    p.add_argument("--port", type=int, default=7777, help="TCP port (default: 7777)")
+    p.add_argument("--sim", choices=["verilator", "icarus"], default="verilator",
+                   help="simulator (default: verilator)")
+    p.set_defaults(func=cmd_serve_board)
+
     p = sub.add_parser("compile", help="compile a layer: rounds, passes, program, model counts")
     add_config_args(p)
     p.add_argument("--layer", required=True, metavar="LAYER.json", help="as for run-layer")
@@ -457,6 +511,12 @@ def main(argv=None):
     p.add_argument("--out", metavar="DIR", help="build folder (default: build/bitstream/<board>)")
     p.add_argument("--json", action="store_true", help="also print the whole report")
     p.set_defaults(func=cmd_bitstream)
+
+    p = sub.add_parser("bench", help="run benchmarks and write build/bench/ and docs/results.md "
+                       "(same as make bench)")
+    p.add_argument("names", nargs="*", metavar="NAME", help="benches to run (default: the "
+                   "default set; 'all' adds the slow ones; 'report' only rewrites the report)")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("demo", help="run a demo 3x3 conv layer on random data (make demo)")
     add_config_args(p)

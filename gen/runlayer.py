@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SimJob", "LayerRun", "simulate", "run_layer", "run_layer_on_board", "layer_stats",
-           "DEFAULT_SIM"]
+__all__ = ["SimJob", "LayerRun", "simulate", "run_layer", "run_layer_on_board", "serve_board",
+           "layer_stats", "DEFAULT_SIM"]
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SIM = "verilator"
@@ -200,13 +200,20 @@ def _layer_run(cfg, layer, image, expected, r):
                     wall_s=r.get("wall_s", 0.0), build_s=r.get("build_s", 0.0))
 
 
-def run_layer_on_board(cfg, layer, x, w, bias, port, baud=115_200, timeout_s=10.0):
+def run_layer_on_board(cfg, layer, x, w, bias, port, baud=115_200, timeout_s=10.0,
+                       mem_bytes=None):
     """Run ``layer`` on a board over its serial ``port`` (the SoC of gen/boards.py, built for
-    ``cfg``): the same compile and golden check as :func:`run_layer`, the host side of
-    :func:`gen.hostlink.layer_session` over a :class:`gen.hostlink.SerialLink`."""
+    ``cfg``, with ``mem_bytes`` of on-chip RAM as DRAM): the same compile and golden check as
+    :func:`run_layer`, the host side of :func:`gen.hostlink.layer_session` over a
+    :class:`gen.hostlink.SerialLink`. A DRAM image larger than ``mem_bytes`` is a
+    ``ValueError`` before anything is sent."""
     from gen.hostlink import SerialLink, layer_session, run_session
     from gen.program import layer_image
     image = layer_image(cfg, layer, x, w, bias)
+    if mem_bytes is not None and len(image.data) > mem_bytes:
+        raise ValueError(f"layer: its DRAM image ({len(image.data):,} B: program, filters, "
+                         f"inputs and outputs) exceeds the board's on-chip memory "
+                         f"({mem_bytes:,} B)")
     expected = layer.golden(x, w, bias)
     link = SerialLink(port, baud, timeout_s)
     t0 = time.perf_counter()
@@ -217,3 +224,24 @@ def run_layer_on_board(cfg, layer, x, w, bias, port, baud=115_200, timeout_s=10.
         link.close()
     r["wall_s"] = time.perf_counter() - t0
     return _layer_run(cfg, layer, image, expected, r)
+
+
+def serve_board(name, port, sim=DEFAULT_SIM, divisor=4, ready_file=None, max_cycles=500_000_000):
+    """Simulate board ``name``'s SoC (gen/boards.py) on its generated Verilog, its UART served
+    on TCP ``port`` of 127.0.0.1 (``divisor`` clock cycles per UART bit), so that
+    ``run-layer --board socket://127.0.0.1:PORT`` runs without a board. Serves one connection
+    and returns when the client closes it (or after ``max_cycles``); ``ready_file`` is created
+    once the simulation listens. The build is kept in ``build/sim/soc-<name>-<sim>``."""
+    from gen.boards import board
+    from gen.verilog import SOC_NAME, soc_verilog
+    from sim_tb.runner import run_cocotb
+    b = board(name)
+    out = REPO / "build" / "sim" / f"soc-{b.name}-{sim}"
+    out.mkdir(parents=True, exist_ok=True)
+    vpath = out / f"{SOC_NAME}.v"
+    text = soc_verilog(b.cfg, b.mem_bytes, divisor)
+    if not vpath.exists() or vpath.read_text() != text:
+        vpath.write_text(text)
+    params = {"divisor": divisor, "socket_port": port, "max_cycles": max_cycles,
+              **({"ready_file": str(ready_file)} if ready_file else {})}
+    run_cocotb(vpath, SOC_NAME, "sim_tb.tb_soc", sim, out / "sim", params=params)

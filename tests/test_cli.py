@@ -200,3 +200,17 @@ def test_board_run_rejects_simulation_options(tmp_path, capsys):
                  "--config", "tiny", *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --config, --sim: simulation options, not used with --board")
+
+
+def test_board_run_checks_the_image_fits_the_board_memory(tmp_path, capsys):
+    from gen.boards import board
+    from gen.layer import Layer
+    layer = Layer(N=1, C=4, H=24, W=24, M=4, R=3, S=3, pad=1, act_bits=8)
+    x, w, _ = layer.random_arrays(3)
+    args = _layer_files(tmp_path, layer, x, w)
+    # port 1 would refuse a connection: the check must come first
+    assert main(["run-layer", "--board", "socket://127.0.0.1:1", "--board-name", "icebreaker",
+                 *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: layer: its DRAM image (") and \
+        f"exceeds the board's on-chip memory ({board('icebreaker').mem_bytes:,} B)" in err

@@ -52,56 +52,52 @@ def test_layer_over_the_uart_host_link(sim, tmp_path):
 
 
 def test_run_layer_on_a_board_over_its_serial_port(tmp_path, capsys):
-    """``python -m gen run-layer --board PORT`` end to end: the simulated SoC (built from the
-    icebreaker preset's config) serves a TCP socket as its serial port, the CLI connects with
-    pyserial's ``socket://`` URL, checks the chip's configuration, runs the layer, checks it
-    against the golden model and writes the output."""
+    """``python -m gen run-layer --board PORT`` end to end: ``python -m gen serve-board`` runs
+    the simulated SoC (the icebreaker preset's) with a TCP socket as its serial port, the CLI
+    connects with pyserial's ``socket://`` URL, checks the chip's configuration, runs the layer,
+    checks it against the golden model and writes the output."""
+    import queue
     import socket
+    import subprocess
+    import sys
     import threading
-    import time
 
     from gen.__main__ import main
-    from gen.boards import board
-    b = board("icebreaker")
-    out = REPO / "build" / "sim" / "soc-icebreaker-verilator"
-    out.mkdir(parents=True, exist_ok=True)
-    vpath = out / f"{SOC_NAME}.v"
-    text = soc_verilog(b.cfg, b.mem_bytes, DIVISOR)
-    if not vpath.exists() or vpath.read_text() != text:
-        vpath.write_text(text)
     with socket.socket() as probe:                    # a free port
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    ready = tmp_path / "ready"
-    params = {"divisor": DIVISOR, "socket_port": port, "ready_file": str(ready),
-              "max_cycles": 20_000_000}
-    errors = []
+    server = subprocess.Popen([sys.executable, "-m", "gen", "serve-board", "--board-name",
+                               "icebreaker", "--port", str(port)], cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = queue.Queue()
 
-    def serve():
-        try:
-            run_cocotb(vpath, SOC_NAME, "sim_tb.tb_soc", "verilator", out / "sim", params=params)
-        except BaseException as e:                    # reported below
-            errors.append(e)
+    def read():
+        for line in server.stdout:
+            lines.put(line)
+        lines.put(None)                               # the server's output ended
 
-    sim = threading.Thread(target=serve, daemon=True)
-    sim.start()
-    deadline = time.monotonic() + 600
-    while not ready.exists():
-        assert sim.is_alive() and time.monotonic() < deadline, f"simulator did not start: {errors}"
-        time.sleep(0.5)
-    layer = Layer(N=1, C=2, H=4, W=5, M=2, R=3, S=2, act_bits=5, name="board layer",
-                  output=OutputStage(mult=3, shift=4, relu=True, out_bits=8))
-    x, w, bias = layer.random_arrays(9, with_bias=True)
-    (tmp_path / "l.json").write_text(json.dumps(layer.to_dict()))
-    for name, arr in (("x", x), ("w", w), ("b", bias)):
-        np.save(tmp_path / f"{name}.npy", arr)
-    status = main(["run-layer", "--board", f"socket://127.0.0.1:{port}", "--board-name",
-                   "icebreaker", "--timeout", "300", "--layer", str(tmp_path / "l.json"),
-                   "--ifmap", str(tmp_path / "x.npy"), "--weights", str(tmp_path / "w.npy"),
-                   "--bias", str(tmp_path / "b.npy"), "--out", str(tmp_path / "y.npy")])
-    sim.join(timeout=120)
-    assert not errors, errors
-    text = capsys.readouterr().out
-    assert status == 0, text
-    assert "PASS vs the golden model" in text and "board icebreaker at socket://" in text
-    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), layer.golden(x, w, bias))
+    threading.Thread(target=read, daemon=True).start()
+    seen = []
+    try:
+        while not any("listening on" in line for line in seen):
+            line = lines.get(timeout=600)             # the first build takes a minute or two
+            assert line is not None, "serve-board ended early:\n" + "".join(seen)
+            seen.append(line)
+        layer = Layer(N=1, C=2, H=4, W=5, M=2, R=3, S=2, act_bits=5, name="board layer",
+                      output=OutputStage(mult=3, shift=4, relu=True, out_bits=8))
+        x, w, bias = layer.random_arrays(9, with_bias=True)
+        (tmp_path / "l.json").write_text(json.dumps(layer.to_dict()))
+        for name, arr in (("x", x), ("w", w), ("b", bias)):
+            np.save(tmp_path / f"{name}.npy", arr)
+        status = main(["run-layer", "--board", f"socket://127.0.0.1:{port}", "--board-name",
+                       "icebreaker", "--timeout", "300", "--layer", str(tmp_path / "l.json"),
+                       "--ifmap", str(tmp_path / "x.npy"), "--weights", str(tmp_path / "w.npy"),
+                       "--bias", str(tmp_path / "b.npy"), "--out", str(tmp_path / "y.npy")])
+        text = capsys.readouterr().out
+        assert status == 0, text
+        assert "PASS vs the golden model" in text and "board icebreaker at socket://" in text
+        np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), layer.golden(x, w, bias))
+        assert server.wait(timeout=120) == 0, "".join(seen)
+    finally:
+        if server.poll() is None:
+            server.kill()
