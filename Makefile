@@ -21,8 +21,8 @@ help:
 	@echo "make test      default test tier (unit tests + cocotb on Icarus and Verilator)"
 	@echo "make test-slow long runs (@pytest.mark.slow)"
 	@echo "make lint      verilator --lint-only -Wall on the generated Verilog"
-	@echo "make bench     benchmarks (build/bench/)"
-	@echo "make bitstream [BOARD=ulx3s-85f]  FPGA bitstream + report (build/bitstream/<board>/)"
+	@echo "make bench     [BENCH=\"top simspeed\"|all|report]  benchmarks -> build/bench/ + docs/results.md"
+	@echo "make bitstream [BOARD=ulx3s-85f] [CLOCK=MHz]  FPGA bitstream + report (build/bitstream/<board>/)"
 	@echo "make setup     install the system packages the simulations need (iverilog, ccache)"
 	@echo "make clean     remove build/ and simulation outputs (keeps .venv)"
 
@@ -64,12 +64,12 @@ test-slow: $(STAMP) setup
 	$(PY) -m pytest -n $(JOBS) -m slow
 
 bench: $(STAMP) setup
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m bench $(BENCH)
+	$(PY) -m bench $(BENCH)
 
 # FPGA bitstream of the board SoC with the YoWASP tools (boards: gen/boards.py).
 BOARD ?= ulx3s-85f
 bitstream: $(STAMP)
-	$(PY) -m gen bitstream --board $(BOARD)
+	$(PY) -m gen bitstream --board $(BOARD) $(if $(CLOCK),--clock-mhz $(CLOCK))
 
 clean:
 	rm -rf build sim_build results.xml .pytest_cache .hypothesis

@@ -1,16 +1,13 @@
-"""PE array: utilisation on test layers, elaboration cost, Verilator build time and simulation speed."""
+"""PE array: utilisation on the array test layers and the cost of elaborating it to Verilog.
+(Simulation speed of the whole accelerator: ``bench/simspeed.py``.)"""
 
-import json
-import os
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from bench.common import markdown_table, write_result
+from bench.common import load_result, markdown_table, write_result
 from rtl.config import preset
 
-__all__ = ["utilisation", "elaboration", "simulation_speed"]
+__all__ = ["utilisation", "elaboration", "report", "main"]
 
 #: (config, shape, pa) of the utilisation rows: the array test layers, unstalled.
 UTIL_LAYERS = [
@@ -20,14 +17,6 @@ UTIL_LAYERS = [
     ("tiny", dict(C=4, H=9, W=5, M=4, R=1, S=3, stride=1), 3),
     ("tiny", dict(C=2, H=9, W=8, M=2, R=2, S=2, stride=2), 8),
 ]
-
-#: Layers of the simulation-speed runs (cocotb on generated Verilog).
-SPEED_LAYERS = {
-    "tiny": dict(shape=dict(C=2, H=8, W=10, M=2, R=3, S=3, stride=1), pa=8, act_signed=False),
-    "eyeriss": dict(shape=dict(C=2, H=16, W=12, M=2, R=3, S=3, stride=1), pa=8,
-                    act_signed=False),
-}
-
 
 def utilisation():
     """MAC utilisation = summed MAC-active cycles / (PEs x cycles), and the mapping's ideal."""
@@ -65,29 +54,16 @@ def elaboration(names=("tiny", "default", "eyeriss")):
     return rows
 
 
-def simulation_speed(names=("tiny", "eyeriss"), sims=("verilator", "icarus")):
-    """Cold build time and cycles/s of the array running a layer in cocotb, per simulator."""
-    from gen.verilog import array_verilog, write_build
-    from sim_tb.runner import run_cocotb
-
-    rows = []
-    os.environ["OBJCACHE"] = ""                   # cold C++ builds: no ccache
-    for name in names:
-        cfg = preset(name)
-        for sim in sims:
-            with tempfile.TemporaryDirectory() as tmp:
-                vpath = write_build(cfg, tmp, name="pe_array", text=array_verilog(cfg))
-                report = Path(tmp) / "report.json"
-                params = {"config": cfg.to_dict(), "seed": 1, "stall_prob": 0.0,
-                          "layers": [SPEED_LAYERS[name]], "report": str(report)}
-                times = run_cocotb(vpath, "pe_array", "sim_tb.tb_array", sim, Path(tmp) / "sim",
-                                   params=params)
-                layer = json.loads(report.read_text())[0]
-            rows.append({"config": name, "pes": cfg.pes, "sim": sim,
-                         "build_s": times["build_s"], "cycles": layer["cycles"],
-                         "cycles_per_s": layer["cycles_per_s"]})
-            print(f"  {rows[-1]}", file=sys.stderr, flush=True)
-    return rows
+def report(result):
+    """Markdown: utilisation table (with the share of the mapping's ceiling) and elaboration."""
+    util, elab = result["rows"]["utilisation"], result["rows"]["elaboration"]
+    for r in util:
+        r["of_ceiling"] = r["utilisation"] / r["pe_occupancy"]
+    return "\n\n".join([
+        markdown_table(util, ["config", "C", "H", "W", "M", "R", "S", "stride", "pa", "passes",
+                              "cycles", "utilisation", "pe_occupancy", "of_ceiling"]),
+        "Elaboration of the array to Verilog (one shared PE module instantiated per position):",
+        markdown_table(elab, ["config", "pes", "elab_s", "verilog_lines", "verilog_kb"])])
 
 
 def main():
@@ -95,16 +71,8 @@ def main():
     util = utilisation()
     print("elaboration", file=sys.stderr)
     elab = elaboration()
-    print("simulation speed (cocotb, cold builds)", file=sys.stderr)
-    speed = simulation_speed()
-    path = write_result("array", {"utilisation": util, "elaboration": elab, "speed": speed})
-    print(markdown_table(util, ["config", "C", "H", "W", "M", "R", "S", "stride", "pa", "passes",
-                                "cycles", "utilisation", "pe_occupancy"]))
-    print()
-    print(markdown_table(elab, ["config", "pes", "elab_s", "verilog_lines", "verilog_kb"]))
-    print()
-    print(markdown_table(speed, ["config", "pes", "sim", "build_s", "cycles", "cycles_per_s"]))
-    print(f"\nwrote {path}")
+    write_result("array", {"utilisation": util, "elaboration": elab})
+    print(report(load_result("array")))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 import json
 from pathlib import Path
 
-__all__ = ["OUT_DIR", "write_result", "markdown_table"]
+__all__ = ["OUT_DIR", "write_result", "load_result", "markdown_table", "grouped_bars",
+           "save_figure"]
 
 OUT_DIR = Path("build/bench")
 
@@ -16,10 +17,45 @@ def write_result(name, rows, meta=None):
     return path
 
 
+def load_result(name):
+    """The ``{"meta", "rows"}`` dict of ``build/bench/<name>.json``, or ``None`` if not run."""
+    path = OUT_DIR / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def markdown_table(rows, columns):
-    """A Markdown table of ``rows`` (dicts) with the given ``columns`` (keys) as header."""
+    """A Markdown table of ``rows`` (dicts) with the given ``columns`` (keys) as header; floats
+    get 3 significant digits, ints thousands separators."""
+    def cell(v):
+        if isinstance(v, bool):
+            return str(v)
+        if isinstance(v, float):
+            return f"{v:.3g}"
+        if isinstance(v, int):
+            return f"{v:,}"
+        return str(v)
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
-        cells = [f"{row[c]:.3g}" if isinstance(row[c], float) else str(row[c]) for c in columns]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(cell(row.get(c, "-")) for c in columns) + " |")
     return "\n".join(lines)
+
+
+def grouped_bars(ax, labels, series, **tick_kw):
+    """Bars of several ``series`` (``{legend label: values per x label}``) side by side at each
+    of ``labels`` on ``ax``, with the x ticks and the legend."""
+    width = 0.8 / len(series)
+    for k, (name, values) in enumerate(series.items()):
+        offset = (k - (len(series) - 1) / 2) * width
+        ax.bar([i + offset for i in range(len(labels))], values, width=width, label=name)
+    ax.set_xticks(range(len(labels)), labels, **tick_kw)
+    ax.legend(fontsize=7)
+
+
+def save_figure(fig, out_dir, name):
+    """Lay out ``fig``, write it as ``out_dir/name.png`` and close it; returns the path."""
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    path = out_dir / f"{name}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

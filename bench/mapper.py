@@ -1,14 +1,13 @@
-"""Mapper and analytical model: model vs RTL counters on the system-test layers (one Verilator
-run, ideal DRAM), mapping speed, and AlexNet CONV1-5 on the ``eyeriss`` preset next to the
-published Eyeriss chip numbers."""
+"""Mapper: AlexNet CONV1-5 mapped on the ``eyeriss`` preset next to the published Eyeriss chip
+numbers, and the mapper's speed. (Model vs RTL counters: ``bench/top.py``.)"""
 
-import sys
 import time
 
-from bench.common import markdown_table, write_result
+from bench.common import (grouped_bars, load_result, markdown_table, save_figure,
+                          write_result)
 from rtl.config import preset
 
-__all__ = ["EYERISS_CHIP", "model_vs_rtl", "eyeriss_anchor", "main"]
+__all__ = ["EYERISS_CHIP", "eyeriss_anchor", "report", "plots", "main"]
 
 #: Eyeriss (JSSC 2017) AlexNet CONV1-5 at batch 4, 200 MHz: active PEs, processing time (ms),
 #: DRAM traffic (MB).
@@ -20,32 +19,6 @@ EYERISS_CHIP = {
     "alexnet.conv5": (156, 10.0, 1.3),
 }
 CLOCK_MHZ = 200
-
-
-def model_vs_rtl():
-    """Every system-test layer on Verilator without DRAM wait states, counters next to the
-    model's: one row per layer with both cycle counts, their ratio and the exact counters'
-    agreement."""
-    from gen.model import layer_model
-    from gen.runlayer import simulate
-    from tests.test_top_cocotb import CONFIGS, check_layer, variant_runs
-
-    rows = []
-    for variant in CONFIGS:
-        cfg, _, runs = variant_runs(variant)
-        print(f"  {variant}: {len(runs)} layers on verilator", file=sys.stderr, flush=True)
-        results = simulate(cfg, [job for job, _, _ in runs], sim="verilator")
-        for (job, image, expected), r in zip(runs, results):
-            check_layer(cfg, r, image, expected)
-            hw, model = r["counters"], layer_model(cfg, image).counters
-            exact = all(hw[k] == model[k] for k in ("dram_rd", "dram_wr", "glb_rd", "glb_wr",
-                                                     "spad_rd", "spad_wr", "pe_active"))
-            rows.append({"variant": variant, "layer": image.layer.name,
-                         "rtl_cycles": hw["cycles"], "model_cycles": model["cycles"],
-                         "model/rtl": round(model["cycles"] / hw["cycles"], 4),
-                         "rtl_t_pass": hw["t_pass"], "model_t_pass": model["t_pass"],
-                         "accesses_exact": exact})
-    return rows
 
 
 def eyeriss_anchor(batch=4):
@@ -76,22 +49,39 @@ def eyeriss_anchor(batch=4):
     return rows
 
 
+def report(result):
+    """Markdown: the per-layer table next to the chip and the DRAM totals."""
+    rows = result["rows"]
+    model = sum(r["DRAM_MB"] for r in rows)
+    chip = sum(r["chip_DRAM_MB"] for r in rows)
+    ms, chip_ms = sum(r["ms"] for r in rows), sum(r["chip_ms"] for r in rows)
+    return (markdown_table(rows, ["layer", "mapping", "PEs", "chip_PEs", "ms", "chip_ms",
+                                  "MAC_util", "chip_MAC_util", "DRAM_MB", "chip_DRAM_MB",
+                                  "DRAM_acc_per_MAC", "search_s", "map_and_model_s"])
+            + f"\n\nCONV1-5 at batch {result['meta']['batch']}, "
+              f"{result['meta']['clock_mhz']} MHz: {ms:.1f} ms (chip {chip_ms:.1f} ms, "
+              f"{ms / chip_ms:.2f}x), DRAM {model:.1f} MB (chip {chip:.1f} MB, "
+              f"{model / chip:.2f}x).")
+
+
+def plots(result, out_dir):
+    """Per-layer MAC utilisation and DRAM traffic, model vs the Eyeriss chip."""
+    import matplotlib.pyplot as plt
+    rows = result["rows"]
+    names = [r["layer"].split(".")[-1] for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for ax, (ours, chip, label) in zip(axes, (("MAC_util", "chip_MAC_util", "MAC utilisation"),
+                                              ("DRAM_MB", "chip_DRAM_MB", "DRAM traffic (MB)"))):
+        grouped_bars(ax, names, {"this generator (model, eyeriss preset)": [r[ours] for r in rows],
+                                 "Eyeriss chip (JSSC 2017)": [r[chip] for r in rows]})
+        ax.set_title(f"AlexNet, batch {result['meta']['batch']}: {label}")
+    return [save_figure(fig, out_dir, "eyeriss_alexnet")]
+
+
 def main():
-    rows = model_vs_rtl()
-    worst = max(abs(r["model/rtl"] - 1) for r in rows)
-    print(markdown_table(rows, ["variant", "layer", "rtl_cycles", "model_cycles", "model/rtl",
-                                "accesses_exact"]))
-    print(f"largest cycle error {100 * worst:.2f}%; accesses exact on "
-          f"{sum(r['accesses_exact'] for r in rows)}/{len(rows)} layers")
-    write_result("model_vs_rtl", rows, {"worst_cycle_error": worst})
     rows = eyeriss_anchor()
-    print(markdown_table(rows, ["layer", "mapping", "PEs", "chip_PEs", "ms", "chip_ms",
-                                "MAC_util", "chip_MAC_util", "DRAM_MB", "chip_DRAM_MB",
-                                "DRAM_acc_per_MAC", "search_s", "map_and_model_s"]))
-    total = sum(r["DRAM_MB"] for r in rows)
-    print(f"DRAM total {total:.1f} MB (chip 15.4 MB)")
-    write_result("eyeriss_alexnet", rows, {"batch": 4, "clock_mhz": CLOCK_MHZ,
-                                           "dram_total_mb": total})
+    write_result("mapper", rows, {"batch": 4, "clock_mhz": CLOCK_MHZ})
+    print(report(load_result("mapper")))
 
 
 if __name__ == "__main__":

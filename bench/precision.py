@@ -8,11 +8,12 @@ read back), checked bit-exact against the golden model; the model's cycles are l
 
 import numpy as np
 
-from bench.common import markdown_table, write_result
+from bench.common import (grouped_bars, load_result, markdown_table, save_figure,
+                          write_result)
 
-__all__ = ["main"]
+__all__ = ["report", "plots", "main"]
 
-BATCH = 16
+BATCH = 8
 
 
 def _variants():
@@ -82,14 +83,38 @@ def main():
                 "speedup_vs_serial8": conv[(d, "serial pa=8")][0] / c,
                 "speedup_vs_parallel": conv[(d, "parallel")][0] / c}
                for (d, v), (c, p) in conv.items()]
-    print(markdown_table(rows, ["data", "variant", "layer", "pa", "zeros", "cycles",
-                                "model_cycles", "pe_active", "speedup_vs_serial8",
-                                "speedup_vs_parallel", "mac_speedup_vs_serial8", "dram_bytes"]))
-    print()
-    print(markdown_table(summary, ["data", "variant", "conv_cycles", "conv_mac_cycles",
-                                   "speedup_vs_serial8", "speedup_vs_parallel"]))
     write_result("precision", rows, meta={"batch": BATCH, "config": "default",
                                           "summary": summary})
+    print(report(load_result("precision")))
+
+
+def report(result):
+    """Markdown: per-layer rows, then the conv-layer totals with the speedups."""
+    return "\n\n".join([
+        markdown_table(result["rows"], ["data", "variant", "layer", "pa", "zeros", "cycles",
+                                        "model_cycles", "pe_active", "speedup_vs_serial8",
+                                        "speedup_vs_parallel", "mac_speedup_vs_serial8",
+                                        "dram_bytes"]),
+        f"Conv layers only (batch {result['meta']['batch']}):",
+        markdown_table(result["meta"]["summary"], ["data", "variant", "conv_cycles",
+                                                   "conv_mac_cycles", "speedup_vs_serial8",
+                                                   "speedup_vs_parallel"])])
+
+
+def plots(result, out_dir):
+    """Conv-layer cycles and MAC work (PE-active cycles) per variant, digits vs random data."""
+    import matplotlib.pyplot as plt
+    summary = result["meta"]["summary"]
+    variants = list(dict.fromkeys(s["variant"] for s in summary))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for ax, key, title in ((axes[0], "conv_cycles", "conv-layer cycles"),
+                           (axes[1], "conv_mac_cycles", "MAC work (PE-active cycles)")):
+        values = {(s["data"], s["variant"]): s[key] for s in summary}
+        grouped_bars(ax, variants, {f"{d} data": [values[(d, v)] for v in variants]
+                                    for d in ("digits", "random")}, rotation=20, fontsize=7)
+        ax.set_title(title)
+    fig.suptitle("Digits CNN on the default preset: fixed, per-layer and dynamic precision")
+    return [save_figure(fig, out_dir, "precision")]
 
 
 if __name__ == "__main__":

