@@ -157,8 +157,8 @@ def cmd_compile(args):
     w = np.zeros(layer.weight_shape, dtype=np.int64)
     image = layer_image(cfg, layer, x, w)
     print(layer.summary())
-    print(f"on {cfg.name}: {cfg.rows}x{cfg.cols} PEs x {cfg.lanes} lanes, {cfg.mac} MAC, "
-          f"GLB {cfg.glb_bytes} B")
+    print(f"on {cfg.name}: {cfg.rows}x{cfg.cols} PEs x {cfg.lanes} "
+          f"lane{'s' if cfg.lanes > 1 else ''}, {cfg.mac} MAC, GLB {cfg.glb_bytes / 1024:g} KiB")
     print(f"{len(image.rounds)} GLB round(s) per image (filters m0+mg, output rows e0+eb):")
     for r in image.rounds:
         print(f"  filters {r.m0}..{r.m0 + r.mg - 1}, output rows {r.e0}..{r.e0 + r.eb - 1}")
@@ -174,7 +174,7 @@ def cmd_compile(args):
           f"DRAM read {model['dram_rd']:,} B, written {model['dram_wr']:,} B, "
           f"PE-active cycles {model['pe_active']:,}, cycles {model['cycles']:,} (program "
           f"{model['t_program']:,}, load {model['t_load']:,}, pass {model['t_pass']:,}, store "
-          f"{model['t_store']:,})")
+          f"{model['t_store']:,}, sync {model['t_sync']:,})")
     if args.dump:
         for ins in decode(cfg, image.program):
             print(ins)
@@ -223,7 +223,8 @@ def cmd_map(args):
         print(json.dumps({"config": cfg.to_dict(), "clock_mhz": args.clock, "layers": rows},
                          indent=2))
         return 0
-    print(f"{cfg.name}: {cfg.rows}x{cfg.cols} PEs x {cfg.lanes} lane(s), {cfg.mac} MAC, "
+    print(f"{cfg.name}: {cfg.rows}x{cfg.cols} PEs x {cfg.lanes} "
+          f"lane{'s' if cfg.lanes > 1 else ''}, {cfg.mac} MAC, "
           f"GLB {cfg.glb_bytes // 1024} KiB, {args.clock:g} MHz; objective: {args.objective}")
     if len(rows) == 1:
         print(results[0].why(cfg))
