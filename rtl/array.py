@@ -4,6 +4,7 @@ from amaranth.hdl import *
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .buffers import StreamSlice
 from .passcfg import array_pe_cfg_layout, pe_pass_layout, tag_bits
 from .pe import ProcessingElement
 
@@ -39,6 +40,11 @@ class PeArray(wiring.Component):
     Psums: a PE's ``o_psum`` goes to the PE above when that PE accumulates, otherwise (``top``) to
     the output collector, which emits on ``o_psum`` for each output column ``f``, for each top PE in
     index order, the pass's ``filters`` psums; ``last`` marks the pass's final word.
+
+    Every PE's filter, ifmap and psum streams pass through a :class:`StreamSlice` (one cycle of
+    latency each, full throughput), so no combinational path runs from one PE through the
+    networks into another PE or out of the array: the broadcast's ready, the collector's
+    selection and the psum chains see only registers at the PEs' side.
 
     ``make_pe(cfg)`` builds each PE (default :class:`ProcessingElement`; the Verilog back end
     passes a black-box instance of one shared PE module, see :mod:`gen.verilog`).
@@ -77,11 +83,23 @@ class PeArray(wiring.Component):
         m = Module()
 
         pes = []
+        f_in, i_in, p_out = [], [], []            # the PEs' register slices
         for c in range(cfg.cols):
             for r in range(rows):
                 pe = self._make_pe(cfg)
                 m.submodules[f"pe_r{r}_c{c}"] = pe
                 pes.append(pe)
+                for name, port, into in (("filter", pe.i_filter, True),
+                                         ("ifmap", pe.i_ifmap, True),
+                                         ("psum", pe.o_psum, False)):
+                    sl = StreamSlice(port.payload.shape())
+                    m.submodules[f"{name}_slice_r{r}_c{c}"] = sl
+                    if into:
+                        wiring.connect(m, sl.o, port)
+                    else:
+                        wiring.connect(m, port, sl.i)
+                    {"filter": f_in, "ifmap": i_in, "psum": p_out}[name].append(
+                        sl.i if into else sl.o)
 
         # ---- per-PE roles --------------------------------------------------------------------
         role = [Signal(array_pe_cfg_layout(cfg), name=f"role{k}") for k in range(n)]
@@ -114,25 +132,24 @@ class PeArray(wiring.Component):
         # ---- input multicast networks ------------------------------------------------------
         # (intermediate results live in named signals: this keeps the expression trees, and the
         # simulator's compile time, linear in the number of PEs)
-        def multicast(name, bus, port_of, tag_of, words):
+        def multicast(name, bus, ports, tag_of, words):
             match = Signal(n, name=f"{name}_match")
             blocked = Signal(name=f"{name}_blocked")
             m.d.comb += [
                 match.eq(Cat((role[k].enable & (tag_of(role[k]) == bus.payload.tag))
                              for k in range(n))),
-                blocked.eq((match & ~Cat(port_of(pe).ready for pe in pes)).any() | idle),
+                blocked.eq((match & ~Cat(port.ready for port in ports)).any() | idle),
                 bus.ready.eq(~blocked),
             ]
-            for k in range(n):
-                port = port_of(pes[k])
+            for k, port in enumerate(ports):
                 m.d.comb += [port.valid.eq(bus.valid & match[k] & ~blocked),
                              port.payload.eq(words(bus.payload))]
             return bus.valid & ~idle & ~match.any()
 
-        unmatched_f = multicast("filter", self.i_filter, lambda pe: pe.i_filter,
-                                lambda r: r.filter_tag, lambda p: p.word)
-        unmatched_i = multicast("ifmap", self.i_ifmap, lambda pe: pe.i_ifmap,
-                                lambda r: r.ifmap_tag, lambda p: p.act)
+        unmatched_f = multicast("filter", self.i_filter, f_in, lambda r: r.filter_tag,
+                                lambda p: p.word)
+        unmatched_i = multicast("ifmap", self.i_ifmap, i_in, lambda r: r.ifmap_tag,
+                                lambda p: p.act)
 
         # ---- output collector --------------------------------------------------------------
         job = Signal(pe_pass_layout(cfg))
@@ -153,8 +170,8 @@ class PeArray(wiring.Component):
 
         sel_valid = Signal()
         sel_data = Signal(signed(cfg.psum_bits))
-        m.d.comb += [sel_valid.eq(Array(pe.o_psum.valid for pe in pes)[k_cur]),
-                     sel_data.eq(Array(pe.o_psum.payload for pe in pes)[k_cur])]
+        m.d.comb += [sel_valid.eq(Array(out.valid for out in p_out)[k_cur]),
+                     sel_data.eq(Array(out.payload for out in p_out)[k_cur])]
         take = collecting & can_load & sel_valid
         final = (p_cnt + 1 == job.filters) & ~next_any & (f_cnt + 1 == job.cols)
         with m.If(take):
@@ -171,15 +188,15 @@ class PeArray(wiring.Component):
 
         # ---- psum chains -------------------------------------------------------------------
         for k in range(n):
-            pe, up = pes[k], above(k)
+            out, up = p_out[k], above(k)
             to_collector = take & (k_cur == k)
             if up is None:
-                m.d.comb += pe.o_psum.ready.eq(tops[k] & to_collector)
+                m.d.comb += out.ready.eq(tops[k] & to_collector)
             else:
                 m.d.comb += [
-                    pe.o_psum.ready.eq(Mux(tops[k], to_collector, pes[up].i_psum.ready)),
-                    pes[up].i_psum.valid.eq(pe.o_psum.valid & ~tops[k]),
-                    pes[up].i_psum.payload.eq(pe.o_psum.payload),
+                    out.ready.eq(Mux(tops[k], to_collector, pes[up].i_psum.ready)),
+                    pes[up].i_psum.valid.eq(out.valid & ~tops[k]),
+                    pes[up].i_psum.payload.eq(out.payload),
                 ]
 
         # ---- control -----------------------------------------------------------------------
@@ -218,7 +235,9 @@ class PeArray(wiring.Component):
                 with m.If((running & ~pe_done) == 0):
                     m.next = "FLUSH"
             with m.State("FLUSH"):
-                with m.If(~o_valid):                  # the last psum has been taken
+                # the last psum has been collected (it may wait in a slice after its PE is done)
+                # and taken
+                with m.If(~collecting & ~o_valid):
                     m.d.comb += self.done.eq(1)
                     m.next = "IDLE"
             with m.State("ABORT"):

@@ -8,9 +8,38 @@ from amaranth.lib.wiring import In, Out
 
 from .config import AccelConfig
 
-__all__ = ["Scratchpad", "GlobalBuffer", "GLB_RESP_DEPTH", "psum_container_bits", "psums_per_word",
+__all__ = ["StreamSlice", "Scratchpad", "GlobalBuffer", "GLB_RESP_DEPTH", "psum_container_bits", "psums_per_word",
            "glb_addr_bits", "glb_elem_bits", "glb_load_layout", "glb_addr_layout",
            "glb_data_layout", "glb_psum_layout", "glb_stats_layout"]
+
+
+class StreamSlice(wiring.Component):
+    """Register slice of a stream (a two-entry skid buffer): cuts every combinational path
+    through it, in both directions, at full throughput.
+
+    Contract: ``o`` delivers the words taken on ``i``, in order, one cycle after at the
+    earliest; ``i.ready`` and ``o.valid``/``o.payload`` are register outputs (``i.ready`` is
+    high unless the second entry is taken, so a stalled ``o`` stops ``i`` one cycle later); with
+    ``o.ready`` high one word passes per cycle. Reset: empty.
+    """
+
+    def __init__(self, shape):
+        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
+
+    def elaborate(self, platform):
+        m = Module()
+        skid_valid = Signal()
+        skid = Signal.like(self.i.payload)
+        take = self.i.valid & self.i.ready
+        m.d.comb += self.i.ready.eq(~skid_valid)
+        with m.If(~self.o.valid | self.o.ready):         # the output register is free
+            with m.If(skid_valid):
+                m.d.sync += [self.o.payload.eq(skid), skid_valid.eq(0)]
+            with m.Else():
+                m.d.sync += [self.o.valid.eq(take), self.o.payload.eq(self.i.payload)]
+        with m.Elif(take):                               # output held: park the word
+            m.d.sync += [skid_valid.eq(1), skid.eq(self.i.payload)]
+        return m
 
 
 class Scratchpad(wiring.Component):

@@ -5,7 +5,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .array import PeArray, array_stats_layout
-from .buffers import GlobalBuffer, glb_load_layout, glb_stats_layout
+from .buffers import GlobalBuffer, StreamSlice, glb_load_layout, glb_stats_layout
 from .passcfg import array_pe_cfg_layout, pe_pass_layout
 from .pe import ProcessingElement
 from .sender import Sender, sender_job_layout, sender_table_layout
@@ -70,9 +70,15 @@ class Core(wiring.Component):
         wiring.connect(m, wiring.flipped(self.i_sender_table), sender.i_table)
         wiring.connect(m, wiring.flipped(self.i_roles), array.i_pe_cfg)
         wiring.connect(m, wiring.flipped(self.i_writer_table), writer.i_table)
-        wiring.connect(m, sender.o_filter, array.i_filter)
-        wiring.connect(m, sender.o_ifmap, array.i_ifmap)
-        wiring.connect(m, array.o_psum, writer.i_psum)
+        # register slices between the units that span the array: the broadcast's ready and the
+        # collector's take reach the sender and the writer (and through them the GLB) a cycle
+        # later instead of in the same cycle
+        for name, src, dst in (("filter", sender.o_filter, array.i_filter),
+                               ("ifmap", sender.o_ifmap, array.i_ifmap),
+                               ("psum", array.o_psum, writer.i_psum)):
+            m.submodules[f"{name}_slice"] = sl = StreamSlice(src.payload.shape())
+            wiring.connect(m, src, sl.i)
+            wiring.connect(m, sl.o, dst)
         wiring.connect(m, store.o_wdata, wiring.flipped(self.o_wdata))
 
         # address streams: the units count in wider address spaces than the GLB decodes; the GLB

@@ -12,7 +12,8 @@ __all__ = ["ProcessingElement", "pe_signature", "pe_stats_layout"]
 
 
 def pe_stats_layout():
-    """Per-cycle event counts a PE reports for the performance counters."""
+    """Per-cycle event counts a PE reports for the performance counters (registered: each
+    cycle's events appear on ``stats`` one cycle later)."""
     return data.StructLayout({"mac_active": 1, "spad_reads": 2, "spad_writes": 2})
 
 
@@ -78,7 +79,9 @@ class ProcessingElement(wiring.Component):
         acc_in = Signal()
         half = cfg.psum_spad // 2
         double = Signal()                         # psum spad double-buffered this pass
-        m.d.comb += [
+        # registered, so the handshake logic that drives the spads ends at the PE's boundary
+        # instead of running on into the array's adder tree and the 64-bit counters
+        m.d.sync += [
             self.stats.mac_active.eq(mac.busy),
             self.stats.spad_reads.eq(fspad.reads + ispad.reads + pspad.reads),
             self.stats.spad_writes.eq(fspad.writes + ispad.writes + pspad.writes),

@@ -157,9 +157,16 @@ class Accelerator(wiring.Component):
         counters = {name: Signal(64, name=f"count_{name}") for name in COUNTERS}
         stats, glb = core.array_stats, core.glb_stats
         events = {f"t_{name}": ctrl.phase == code for code, name in enumerate(PHASES) if code}
-        events |= {"cycles": 1, "mac_cycles": stats.mac_active != 0,
-                  "pe_active": stats.mac_active, "glb_rd": glb.reads, "glb_wr": glb.writes,
-                  "spad_rd": stats.spad_reads, "spad_wr": stats.spad_writes}
+        events["cycles"] = C(1)
+        # the core's events are registered before they are added (the PE stats arrive a cycle
+        # late already), so the core's handshake logic does not run on into the adder tree and
+        # the 64-bit counters; the last of a run land two cycles late, while the controller
+        # still waits for the core to drain
+        for name, event in {"mac_cycles": stats.mac_active != 0, "pe_active": stats.mac_active,
+                            "glb_rd": glb.reads, "glb_wr": glb.writes,
+                            "spad_rd": stats.spad_reads, "spad_wr": stats.spad_writes}.items():
+            events[name] = Signal.like(event, name=f"event_{name}")
+            m.d.sync += events[name].eq(event)
         for name, event in events.items():
             with m.If(start):
                 m.d.sync += counters[name].eq(0)
