@@ -320,7 +320,7 @@ def cmd_bitstream(args):
     import json
 
     from gen.boards import build_bitstream
-    report = build_bitstream(args.board, args.out)
+    report = build_bitstream(args.board, args.out, clk_mhz=args.clock_mhz)
     res = report["resources"]
     used = ", ".join(f"{k} {v['used']}/{v['available']}" for k, v in res.items()
                      if k in ("lut", "ff", "bram", "spram", "dsp"))
@@ -510,6 +510,8 @@ def main(argv=None):
                        "report LUT/FF/BRAM/DSP use and Fmax")
     p.add_argument("--board", default="ulx3s-85f", help="ulx3s-85f or icebreaker")
     p.add_argument("--out", metavar="DIR", help="build folder (default: build/bitstream/<board>)")
+    p.add_argument("--clock-mhz", type=float, metavar="MHZ",
+                   help="system clock from the PLL (ECP5 boards; default: the board preset's)")
     p.add_argument("--json", action="store_true", help="also print the whole report")
     p.set_defaults(func=cmd_bitstream)
 

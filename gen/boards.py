@@ -49,14 +49,13 @@ class Board:
 
 
 BOARDS = {
-    # ECP5-85F: 4x6 PEs x 8 lanes = 192 bit-serial MAC lanes. Eight lanes per PE share one PE's
-    # control, spads and ifmap path; the default 6x8 x 4 lanes (same lane count) fills 97% of the
-    # device's LUTs and does not place in useful time. Clocked from the PLL at 25 MHz: placed for
-    # 50 MHz, nextpnr estimates 27 MHz (docs/results.md); raise clk_mhz once the critical path is
-    # pipelined.
+    # ECP5-85F: 4x5 PEs x 8 lanes = 160 bit-serial MAC lanes (10x the 16 of the closest open
+    # peer). Eight lanes per PE share one PE's control, spads and ifmap path. Larger arrays fill
+    # the device so far that place and route does not finish (6x8 x 4 lanes: 97% of the LUTs;
+    # 4x6 x 8 lanes: 80%, the router stalled on congestion; docs/results.md). 50 MHz from the PLL.
     "ulx3s-85f": Board("ulx3s-85f", ("amaranth_boards.ulx3s", "ULX3S_85F_Platform"), "ecp5",
-                       preset("default").replace(name="ulx3s-85f", rows=4, cols=6, lanes=8),
-                       mem_bytes=64 * 1024, clk_mhz=25.0),
+                       preset("default").replace(name="ulx3s-85f", rows=4, cols=5, lanes=8),
+                       mem_bytes=64 * 1024, clk_mhz=50.0),
     # iCE40UP5K (5,280 LUTs): the smallest array the generator makes
     "icebreaker": Board("icebreaker", ("amaranth_boards.icebreaker", "ICEBreakerPlatform"),
                         "ice40", preset("tiny").replace(name="icebreaker", rows=1, cols=2,
@@ -176,14 +175,23 @@ _FIELDS = {"ecp5": {"TRELLIS_COMB": "lut", "TRELLIS_FF": "ff", "DP16KD": "bram",
                      "ICESTORM_DSP": "dsp"}}
 
 
-def build_bitstream(name, out_dir=None, progress=print):
-    """Build the bitstream of board ``name``; returns the report dict (also ``report.json``).
+def build_bitstream(name, out_dir=None, progress=print, clk_mhz=None):
+    """Build the bitstream of board ``name`` (``clk_mhz`` overrides the preset's PLL clock);
+    returns the report dict (also ``report.json``).
 
     A design that does not fit the device ends with ``ValueError`` naming the cell type and its
-    use, after the report of that attempt is written."""
+    use, after the report of that attempt is written. Place and route always runs to the end:
+    when nextpnr's Fmax is below the clock, the bitstream is written but the build ends with a
+    ``ValueError`` naming both frequencies (``report["timing_met"]`` is false)."""
+    from dataclasses import replace
     b = board(name)
+    if clk_mhz is not None:
+        b = replace(b, clk_mhz=float(clk_mhz))
+        ecp5_pll_dividers(board(name).make_platform().default_clk_frequency / 1e6, b.clk_mhz)
     out = Path(out_dir or REPO / "build" / "bitstream" / b.name)
     out.mkdir(parents=True, exist_ok=True)
+    for old in ("soc.bit", "soc.tim", "report.json"):     # never report a previous build's
+        (out / old).unlink(missing_ok=True)
     env, bin_dir = _tool_env()
     old_env = dict(os.environ)
     os.environ.update(env)
@@ -198,6 +206,8 @@ def build_bitstream(name, out_dir=None, progress=print):
     try:
         # iCE40: map multipliers to the SB_MAC16 DSPs (synth_ice40 leaves them in LUTs otherwise)
         opts = {"synth_opts": "-dsp"} if b.family == "ice40" else {}
+        # finish place and route even when timing fails: the report says by how much
+        opts["nextpnr_opts"] = "--timing-allow-fail"
         platform.build(_top(b, clk_hz), name="soc", build_dir=str(out), do_program=False,
                        **opts)
     except Exception as e:                            # the tools' own failure (e.g. no fit)
@@ -217,10 +227,17 @@ def build_bitstream(name, out_dir=None, progress=print):
               "fmax_mhz": {k: v[0] for k, v in fmax.items()},
               "mac_lanes": b.cfg.pes * b.cfg.lanes, "error": error,
               "bitstream": next((str(p) for p in out.glob("soc.bit")), None)}
+    slow = {k: got for k, (got, want) in fmax.items() if got < want}
+    report["timing_met"] = bool(fmax) and not slow and error is None
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     if error:
         over = [f"{k} {u}/{a}" for k, (u, a) in cells.items() if u > a]
         raise ValueError(f"bitstream: {b.name} build failed"
                          f"{' (does not fit: ' + ', '.join(over) + ')' if over else ''}: {error}"
                          f"; logs in {out}")
+    if slow:
+        raise ValueError(f"bitstream: {b.name} does not meet timing at {clk_hz / 1e6:g} MHz "
+                         f"(nextpnr Fmax {', '.join(f'{v:.1f} MHz' for v in slow.values())}); "
+                         f"the bitstream {report['bitstream']} is written but not guaranteed: "
+                         f"rebuild with a lower clock (--clock-mhz); report in {out}")
     return report
