@@ -18,7 +18,7 @@ from pathlib import Path
 from rtl.config import AccelConfig, preset
 
 __all__ = ["Board", "BOARDS", "board", "build_bitstream", "ecp5_pll_dividers",
-           "parse_nextpnr_log"]
+           "parse_nextpnr_log", "timing_failures"]
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -168,6 +168,12 @@ def parse_nextpnr_log(text):
     return cells, fmax
 
 
+def timing_failures(fmax):
+    """The clocks of ``{clock: (achieved_mhz, target_mhz)}`` (:func:`parse_nextpnr_log`) below
+    their target, as ``{clock: achieved_mhz}``."""
+    return {clk: got for clk, (got, want) in fmax.items() if got < want}
+
+
 #: nextpnr cell names per family -> report fields.
 _FIELDS = {"ecp5": {"TRELLIS_COMB": "lut", "TRELLIS_FF": "ff", "DP16KD": "bram",
                     "MULT18X18D": "dsp"},
@@ -227,7 +233,7 @@ def build_bitstream(name, out_dir=None, progress=print, clk_mhz=None):
               "fmax_mhz": {k: v[0] for k, v in fmax.items()},
               "mac_lanes": b.cfg.pes * b.cfg.lanes, "error": error,
               "bitstream": next((str(p) for p in out.glob("soc.bit")), None)}
-    slow = {k: got for k, (got, want) in fmax.items() if got < want}
+    slow = timing_failures(fmax)
     report["timing_met"] = bool(fmax) and not slow and error is None
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     if error:

@@ -3,7 +3,8 @@ themselves are in tests/test_boards_slow.py.)"""
 
 import pytest
 
-from gen.boards import BOARDS, Board, board, ecp5_pll_dividers, parse_nextpnr_log
+from gen.boards import (BOARDS, Board, board, ecp5_pll_dividers, parse_nextpnr_log,
+                        timing_failures)
 from gen.layer import Layer
 from gen.mapper import map_layer
 
@@ -24,6 +25,12 @@ def test_nextpnr_log_is_parsed():
     assert cells["TRELLIS_COMB"] == (51234, 83640) and cells["DP16KD"] == (93, 208)
     assert cells["MULT18X18D"] == (4, 156) and cells["TRELLIS_IO"] == (12, 365)
     assert fmax == {"$glbnet$clk": (52.37, 25.0)}        # the last (post-route) report wins
+
+
+def test_timing_failures_are_the_clocks_below_target():
+    assert timing_failures({"clk": (52.4, 50.0)}) == {}
+    assert timing_failures({"clk": (49.9, 50.0), "uart": (90.0, 12.0)}) == {"clk": 49.9}
+    assert timing_failures({}) == {}
 
 
 @pytest.mark.parametrize("name", list(BOARDS))
