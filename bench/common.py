@@ -3,17 +3,32 @@
 import json
 from pathlib import Path
 
-__all__ = ["OUT_DIR", "write_result", "load_result", "markdown_table", "grouped_bars",
+__all__ = ["OUT_DIR", "source_version", "write_result", "load_result", "markdown_table", "grouped_bars",
            "save_figure"]
 
 OUT_DIR = Path("build/bench")
 
 
+def source_version():
+    """The commit the benchmarks measure: ``git describe`` of HEAD, ``-dirty`` with local
+    changes, or ``unknown`` outside a git checkout."""
+    import subprocess
+    try:
+        return subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
+                              text=True, check=True, cwd=Path(__file__).resolve().parent
+                              ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def write_result(name, rows, meta=None):
-    """Write ``{"meta": meta, "rows": rows}`` to ``build/bench/<name>.json``; return the path."""
+    """Write ``{"meta": meta, "rows": rows}`` to ``build/bench/<name>.json`` (``meta`` gains
+    ``commit`` and ``date``); return the path."""
+    import time
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     path = OUT_DIR / f"{name}.json"
-    path.write_text(json.dumps({"meta": meta or {}, "rows": rows}, indent=1) + "\n")
+    meta = {**(meta or {}), "commit": source_version(), "date": time.strftime("%Y-%m-%d")}
+    path.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
     return path
 
 

@@ -39,7 +39,10 @@ def _rendered():
         result = load_result(name)
         if result is not None:
             module = importlib.import_module(f"bench.{name}")
-            out[name] = (module, result, module.report(result))
+            meta = result.get("meta", {})
+            stamp = f"\n\n(Measured at commit `{meta['commit']}` on {meta['date']}.)" \
+                if "commit" in meta else ""
+            out[name] = (module, result, module.report(result) + stamp)
     return out
 
 

@@ -55,7 +55,8 @@ def test_summary_lists_present_results_with_plots(tmp_path, monkeypatch):
              "ms": 10.0 * i, "chip_ms": 5.0, "MAC_util": 0.2, "chip_MAC_util": 0.8,
              "DRAM_MB": 3.0, "chip_DRAM_MB": 1.0, "DRAM_acc_per_MAC": 0.01, "search_s": 0.1,
              "map_and_model_s": 1.0} for i in (1, 2)]
-    result = {"meta": {"batch": 4, "clock_mhz": 200}, "rows": rows}
+    result = {"meta": {"batch": 4, "clock_mhz": 200, "commit": "abc1234", "date": "2026-01-02"},
+              "rows": rows}
     monkeypatch.setattr(report, "load_result",
                         lambda name: result if name == "mapper" else None)
     rendered = report._rendered()
@@ -64,6 +65,7 @@ def test_summary_lists_present_results_with_plots(tmp_path, monkeypatch):
     text = summary.read_text()
     assert "30.0 ms (chip 10.0 ms, 3.00x)" in text                 # computed from the rows
     assert "DRAM 6.0 MB (chip 2.0 MB, 3.00x)" in text
+    assert "(Measured at commit `abc1234` on 2026-01-02.)" in text
     assert "![eyeriss_alexnet](eyeriss_alexnet.png)" in text
     assert (tmp_path / "eyeriss_alexnet.png").stat().st_size > 1000
 
