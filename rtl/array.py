@@ -89,17 +89,17 @@ class PeArray(wiring.Component):
                 pe = self._make_pe(cfg)
                 m.submodules[f"pe_r{r}_c{c}"] = pe
                 pes.append(pe)
-                for name, port, into in (("filter", pe.i_filter, True),
-                                         ("ifmap", pe.i_ifmap, True),
-                                         ("psum", pe.o_psum, False)):
-                    sl = StreamSlice(port.payload.shape())
-                    m.submodules[f"{name}_slice_r{r}_c{c}"] = sl
-                    if into:
-                        wiring.connect(m, sl.o, port)
-                    else:
-                        wiring.connect(m, port, sl.i)
-                    {"filter": f_in, "ifmap": i_in, "psum": p_out}[name].append(
-                        sl.i if into else sl.o)
+                slices = {}
+                for name, port in (("filter", pe.i_filter), ("ifmap", pe.i_ifmap),
+                                   ("psum", pe.o_psum)):
+                    slices[name] = StreamSlice(port.payload.shape())
+                    m.submodules[f"{name}_slice_r{r}_c{c}"] = slices[name]
+                wiring.connect(m, slices["filter"].o, pe.i_filter)
+                wiring.connect(m, slices["ifmap"].o, pe.i_ifmap)
+                wiring.connect(m, pe.o_psum, slices["psum"].i)
+                f_in.append(slices["filter"].i)
+                i_in.append(slices["ifmap"].i)
+                p_out.append(slices["psum"].o)
 
         # ---- per-PE roles --------------------------------------------------------------------
         role = [Signal(array_pe_cfg_layout(cfg), name=f"role{k}") for k in range(n)]
