@@ -31,6 +31,8 @@ ENERGY = {"dram": 200, "glb": 6, "array": 2, "spad": 1, "mac": 1}
 #: (cocotbext-axi AxiRam without pauses): cycles per 64-byte program block fetched beyond its
 #: beats, per LOAD beyond its words, per STORE beyond its elements, per SYNC.
 FETCH_LATENCY, PER_LOAD, PER_STORE, PER_SYNC = 9, 8, 14, 1
+#: Extra cycles of a LOADP (the unpacker's window) and a STOREP (flush, last DMA write).
+UNPACK_LATENCY, PACK_LATENCY = 1, 12
 
 _SEND_LATENCY = 4     # sender address issue -> word on the array bus (GLB read 3, register 1)
 _SEND_DEPTH = 8       # sender reads in flight
@@ -42,21 +44,66 @@ def store_cycles(count):
     return count + PER_STORE
 
 
-def program_dram_bytes(cfg, words, prog_addr=0):
+def program_dram_bytes(cfg, words, prog_addr=0, packed_stores=None):
     """``(read, written)`` DRAM bytes of running program ``words`` at ``prog_addr``: one
     ``FETCH_BYTES`` block per block the program spans (the controller fetches each once, in
-    order; assumes no read error), plus every LOAD's words; every STORE's words written."""
+    order; assumes no read error), plus every LOAD's words and LOADP's packed words; every
+    STORE's words written, and per STOREP the words of ``packed_stores`` (in program order;
+    without it the room, i.e. the words at full precision)."""
     nb = cfg.dram_bytes
     blocks = _fetch_blocks(words, prog_addr)
     read = written = 0
+    stores = iter(packed_stores or ())
     for ins in decode(cfg, words):
+        f = ins.fields
         if ins.op in ("LOAD", "STORE"):
-            nbytes = ins.fields["row_words"] * ins.fields["rows"] * nb
+            nbytes = f["row_words"] * f["rows"] * nb
             if ins.op == "LOAD":
                 read += nbytes
             else:
                 written += nbytes
+        elif ins.op == "LOADP":
+            read += f["dma_words"] * nb
+        elif ins.op == "STOREP":
+            written += next(stores, f["room_words"]) * nb
     return blocks * FETCH_BYTES + read, written
+
+
+def _dram_words(cfg, data, addr, n):
+    nb = cfg.dram_bytes
+    return [int.from_bytes(data[addr + i * nb:addr + (i + 1) * nb], "little") for i in range(n)]
+
+
+def unpack_cycles(cfg, words, glb_words):
+    """Cycles :class:`rtl.packing.GroupUnpacker` takes to turn the packed segment ``words``
+    (bus-word ints, one arriving per cycle) into ``glb_words`` GLB words: its window replayed
+    bit count by bit count (a word is taken while the window has room, a GLB word is written
+    once the window holds all its bits)."""
+    from gen.packing import header_bits
+    from rtl.sender import act_container_bits
+    bus, cont = cfg.dram_data_bits, act_container_bits(cfg)
+    k, hb = bus // cont, header_bits(cont)
+    per_group = cfg.pack_group // k
+    stream = sum(w << (i * bus) for i, w in enumerate(words))
+    needs, pos, p = [], 0, 0
+    for j in range(glb_words):                   # the bits each GLB word takes
+        head = hb if j % per_group == 0 else 0
+        if head:
+            p = (stream >> pos) & ((1 << hb) - 1)
+        needs.append(head + k * p)
+        pos += head + k * p
+    wb = 3 * bus + hb
+    fill = taken = made = cycles = 0
+    while made < glb_words or taken < len(words):
+        producing = made < glb_words
+        decode = producing and fill >= needs[made]
+        take = taken < len(words) and (fill <= wb - bus or not producing)
+        fill -= needs[made] if decode else 0
+        fill += bus if take and producing else 0
+        made += decode
+        taken += take
+        cycles += 1
+    return cycles
 
 
 def _fetch_blocks(words, prog_addr):
@@ -364,7 +411,8 @@ def layer_model(cfg, image, conflicts=True):
     from gen.pe_model import pass_op_cycles
     from rtl.buffers import psums_per_word
     words = image.program
-    dram_rd, dram_wr = program_dram_bytes(cfg, words, image.prog_addr)
+    dram_rd, dram_wr = program_dram_bytes(cfg, words, image.prog_addr,
+                                          [o.packed_words for o in image.outputs if o.packed])
     ins = decode(cfg, words)
     acc = {"glb_rd": 0, "glb_wr": 0, "spad_rd": 0, "spad_wr": 0, "array": 0, "pe_active": 0,
            "macs": 0}
@@ -390,12 +438,19 @@ def layer_model(cfg, image, conflicts=True):
             n = i.fields["row_words"] * i.fields["rows"]
             acc["glb_wr"] += n
             t_load += n + PER_LOAD
+        elif i.op == "LOADP":
+            f = i.fields
+            acc["glb_wr"] += f["glb_words"]
+            segment = _dram_words(cfg, image.data, f["dram_addr"], f["dma_words"])
+            t_load += unpack_cycles(cfg, segment, f["glb_words"]) + PER_LOAD + UNPACK_LATENCY
         elif i.op in ("SYNC", "END"):
             t_sync += PER_SYNC
     for o in image.outputs:
         count = o.rnd.eb * image.layer.F * o.rnd.mg
         acc["glb_rd"] += -(-count // k)              # store reads: whole psum words
         t_store += store_cycles(count)
+        if o.packed:                                 # the packer's cycle per group, its flush
+            t_store += -(-count // cfg.pack_group) + PACK_LATENCY
     t_sync += 1                                      # END's final state
     counters = {"dram_rd": dram_rd, "dram_wr": dram_wr,
                 **{k: acc[k] for k in ("glb_rd", "glb_wr", "spad_rd", "spad_wr", "pe_active")},

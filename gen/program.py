@@ -17,7 +17,18 @@ WRITE 3   ``arg = target | count << 8``; ``count`` values of        table entrie
 PASS  4   --                                                        one array pass; waits for its end
 SYNC  5   --                                                        waits until the GLB is idle
 END   6   --                                                        the run ends (status done)
+LOADP 7   ``arg = signed``; addr_lo, addr_hi, glb_word, dma_words,  DMA read of a packed segment
+          glb_words                                                 (:mod:`gen.packing`) of
+                                                                    ``dma_words`` bus words, unpacked
+                                                                    into ``glb_words`` GLB words from
+                                                                    ``glb_word`` on
+STOREP 8  addr_lo, addr_hi, room_words                              the (packed) store job, written
+                                                                    from ``addr`` on in as many words
+                                                                    as the data needs (at most
+                                                                    ``room_words``)
 ========  =======================================================  ======================================
+
+LOADP and STOREP exist when the config has ``pack_group`` (the precision-packed DRAM format).
 
 Addresses are byte addresses, bus-word aligned. Any other opcode or target, or a STORE whose size
 disagrees with its store job, ends the run with an error (:data:`rtl.control.ERRORS`).
@@ -35,7 +46,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rtl.control import LOAD_OPERANDS, OPCODES, STORE_OPERANDS, write_targets
+from rtl.control import LOAD_OPERANDS, OPCODES, STORE_OPERANDS, STOREP_OPERANDS, write_targets
 
 __all__ = ["OPCODES", "TARGETS", "ALIGN", "Program", "Instruction", "decode", "encode_value",
            "Round", "OutputRegion", "LayerImage", "layer_image", "check_layer_fits",
@@ -47,7 +58,7 @@ TARGETS = ("sender_table", "roles", "writer_table", "sender_job", "pass_cfg", "w
 #: Alignment of the regions of a layer image, in bytes.
 ALIGN = 64
 _OPERANDS = {"LOAD": LOAD_OPERANDS, "STORE": STORE_OPERANDS, "WRITE": 0, "PASS": 0, "SYNC": 0,
-             "END": 0}
+             "END": 0, "LOADP": LOAD_OPERANDS, "STOREP": STOREP_OPERANDS}
 _NAMES = {code: name for name, code in OPCODES.items()}
 
 
@@ -142,6 +153,27 @@ class Program:
         self._check_block("STORE", dram_addr, row_words, rows, stride)
         self._op("STORE", 0, [dram_addr, dram_addr >> 32, row_words | rows << 16, stride])
 
+    def _check_packed(self, what):
+        if not self.cfg.pack_group:
+            raise ValueError(f"{what}: the config has no packed DRAM format (pack_group=0)")
+
+    def loadp(self, dram_addr, glb_word, dma_words, glb_words, signed):
+        """LOADP: the packed segment of ``dma_words`` bus words at ``dram_addr``, unpacked into
+        ``glb_words`` GLB words from ``glb_word`` on (elements signed as ``signed`` says)."""
+        self._check_packed("LOADP")
+        self._check_block("LOADP", dram_addr, dma_words, 1, 0)
+        if glb_words < 1:
+            raise ValueError(f"LOADP: glb_words must be at least 1 (got {glb_words})")
+        self._op("LOADP", int(bool(signed)), [dram_addr, dram_addr >> 32, glb_word, dma_words,
+                                              glb_words])
+
+    def storep(self, dram_addr, room_words):
+        """STOREP: the current (packed) store job's words to ``dram_addr``, at most
+        ``room_words`` of them."""
+        self._check_packed("STOREP")
+        self._check_block("STOREP", dram_addr, 1, 1, 0)
+        self._op("STOREP", 0, [dram_addr, dram_addr >> 32, room_words])
+
     def write(self, target, values):
         """WRITE ``values`` (ints or dicts in the target's layout) to ``target``."""
         values = list(values)
@@ -180,6 +212,11 @@ def decode(cfg, words):
         elif name == "STORE":
             f = {"dram_addr": ops[0] | ops[1] << 32, "row_words": ops[2] & 0xFFFF,
                  "rows": ops[2] >> 16, "stride": ops[3]}
+        elif name == "LOADP":
+            f = {"dram_addr": ops[0] | ops[1] << 32, "glb_word": ops[2], "dma_words": ops[3],
+                 "glb_words": ops[4], "signed": head >> 8 & 1}
+        elif name == "STOREP":
+            f = {"dram_addr": ops[0] | ops[1] << 32, "room_words": ops[2]}
         elif name == "WRITE":
             code, count = head >> 8 & 0xFF, head >> 16
             if code >= len(TARGETS):
@@ -245,12 +282,16 @@ def _band_shape(layer, mg, eb):
 
 @dataclass(frozen=True)
 class OutputRegion:
-    """Where the output of round ``rnd`` of image ``n`` is in DRAM (``eb x F x mg`` elements)."""
+    """Where the output of round ``rnd`` of image ``n`` is in DRAM (``eb x F x mg`` elements);
+    ``packed``: in the packed format (:mod:`gen.packing`), ``nbytes`` is then the room (the
+    words at full precision) and ``packed_words`` the words the data needs, when known."""
 
     n: int
     rnd: Round
     addr: int
     nbytes: int
+    packed: bool = False
+    packed_words: int = None
 
 
 @dataclass
@@ -275,6 +316,7 @@ class LayerImage:
     mapping: object = None
     executed: list = None
     inputs: list = None
+    cfg: object = None
 
     def read_ranges(self):
         """``(addr, nbytes)`` of every output region, in :attr:`outputs` order."""
@@ -290,7 +332,14 @@ class LayerImage:
         for o in self.outputs:
             r = o.rnd
             count = r.eb * layer.F * r.mg
-            raw = np.frombuffer(read(o.addr, o.nbytes), dtype=dtype)[:count].astype(np.int64)
+            if o.packed:
+                from gen import packing
+                bus = self.cfg.dram_data_bits
+                words = _words_of_bytes(read(o.addr, o.nbytes), bus)
+                raw = packing.unpack(words, count, self.container, self.cfg.pack_group,
+                                     dtype.startswith("<i"), bus)
+            else:
+                raw = np.frombuffer(read(o.addr, o.nbytes), dtype=dtype)[:count].astype(np.int64)
             y[o.n, r.m0:r.m0 + r.mg, r.e0:r.e0 + r.eb] = \
                 raw.reshape(r.eb, layer.F, r.mg).transpose(2, 0, 1)
         return y
@@ -319,6 +368,18 @@ def _psum_tile_words(cfg, plan):
     return -(-plan.store_count // psums_per_word(cfg))
 
 
+def _elements(words, bits, bus, signed):
+    """The ``bits``-wide fields of ``bus``-bit word ints, in order."""
+    mask, top = (1 << bits) - 1, 1 << (bits - 1)
+    vals = [(int(w) >> (i * bits)) & mask for w in words for i in range(bus // bits)]
+    return [v - (top << 1) if signed and v & top else v for v in vals]
+
+
+def _words_of_bytes(data, bits):
+    nbytes = bits // 8
+    return [int.from_bytes(data[i:i + nbytes], "little") for i in range(0, len(data), nbytes)]
+
+
 def _to_bytes(words, bits):
     nbytes = bits // 8
     return b"".join(int(w).to_bytes(nbytes, "little") for w in words)
@@ -343,7 +404,8 @@ class _Dram:
         return addr
 
 
-def layer_image(cfg, layer, x=None, w=None, bias=None, mapping=None, objective="cycles"):
+def layer_image(cfg, layer, x=None, w=None, bias=None, mapping=None, objective="cycles",
+                pack=False):
     """The :class:`LayerImage` running ``layer`` (:class:`gen.layer.Layer`) on ``x`` (N, C, H, W)
     with weights ``w`` (M, C, R, S) and optional ``bias`` (M,), with ``mapping``
     (:class:`gen.mapper.Mapping`; by default the mapper's best for ``objective``). With ``x``
@@ -358,14 +420,26 @@ def layer_image(cfg, layer, x=None, w=None, bias=None, mapping=None, objective="
     the previous pass skips loading them (``load_filters`` off, no filter words sent). Raises
     ``ValueError`` naming the limit when the layer does not fit ``cfg`` (precisions, accumulator
     width, scratchpads, array, GLB).
+
+    With ``pack`` (configs with ``pack_group``; needs the data) every round's input rows are
+    stored in the packed format (:mod:`gen.packing`) and loaded with LOADP, and the outputs of
+    an output stage (8/16-bit) are stored packed with STOREP into regions with room for full
+    precision (raw 32/64-bit accumulators stay unpacked); the image then knows each output's
+    packed size from the golden convolution (:attr:`OutputRegion.packed_words`, for the model).
     """
     from gen.glbplan import plan_layer
     from gen.golden import pad_input
     from gen.mapper import map_layer, rounds_of
+    from gen import packing
     from rtl.outstage import outstage_config_value
+    from rtl.sender import act_container_bits
     from rtl.store import OUT_CONTAINERS
 
     data = x is not None
+    if pack and not cfg.pack_group:
+        raise ValueError("pack: the config has no packed DRAM format (pack_group=0)")
+    if pack and not data:
+        raise ValueError("pack: a packed image needs the layer's data (sizes follow the values)")
     if data:
         layer.check_arrays(x, w, bias)
     check_layer_fits(cfg, layer, 0 if bias is None else np.abs(np.asarray(bias)).max(initial=0))
@@ -376,8 +450,14 @@ def layer_image(cfg, layer, x=None, w=None, bias=None, mapping=None, objective="
     b = np.zeros(layer.M, dtype=np.int64) if bias is None else np.asarray(bias, dtype=np.int64)
     rounds = rounds_of(layer, mapping)
     bus, nb = cfg.dram_data_bits, cfg.dram_bytes
+    acont = act_container_bits(cfg)
     container = output_container(cfg, layer.output)
     stage = outstage_config_value(cfg, layer.output)
+    pack_out = pack and container <= 16
+    out_signed = layer.output is None or layer.output.out_signed
+    if pack_out:                                  # the packed sizes of the outputs, per image
+        from gen.golden import conv2d, output_stage
+        y_all = output_stage(conv2d(x, w, bias, layer.stride, layer.pad), layer.output)
 
     plans = {}                                    # (n, round) -> plan
     plan_h = {r: _band_shape(layer, r.mg, r.eb).H for r in rounds}
@@ -435,7 +515,15 @@ def layer_image(cfg, layer, x=None, w=None, bias=None, mapping=None, objective="
             if filters and fkey != loaded:
                 prog.load(dram.place(filters, share=data), 0, plan.input_word)
                 loaded = fkey
-            prog.load(dram.place(inp), plan.input_word, len(inp) // nb)
+            if pack:
+                in_words = plan.psum_word - plan.input_word
+                vals = _elements(plan.words[plan.input_word:plan.psum_word], acont, bus,
+                                 layer.act_signed)
+                packed = packing.pack(vals, acont, cfg.pack_group, layer.act_signed, bus)
+                prog.loadp(dram.place(_to_bytes(packed, bus)), plan.input_word, len(packed),
+                           in_words, layer.act_signed)
+            else:
+                prog.load(dram.place(inp), plan.input_word, len(inp) // nb)
             prog.load(dram.place(tile, share=True), plan.psum_word, len(tile) // nb)
             prog.sync()
             for cmd in plan.passes:
@@ -456,11 +544,22 @@ def layer_image(cfg, layer, x=None, w=None, bias=None, mapping=None, objective="
                 prog.run_pass()
             prog.sync()
             write("store_job", [{"src": plan.store_src, "count": plan.store_count,
-                                 "container": OUT_CONTAINERS.index(container), "stage": stage}])
-            out_words = -(-plan.store_count * container // bus)
-            addr = dram.place(bytes(out_words * nb))
-            prog.store(addr, out_words)
-            outputs.append(OutputRegion(n, r, addr, out_words * nb))
+                                 "container": OUT_CONTAINERS.index(container), "stage": stage,
+                                 "pack": pack_out, "pack_signed": pack_out and out_signed}])
+            if pack_out:
+                room = packing.worst_case_words(plan.store_count, container, cfg.pack_group, bus)
+                addr = dram.place(bytes(room * nb))
+                prog.storep(addr, room)
+                tile = y_all[n, r.m0:r.m0 + r.mg, r.e0:r.e0 + r.eb].transpose(1, 2, 0)
+                outputs.append(OutputRegion(n, r, addr, room * nb, packed=True,
+                                            packed_words=packing.packed_words(
+                                                tile.reshape(-1), container, cfg.pack_group,
+                                                out_signed, bus)))
+            else:
+                out_words = -(-plan.store_count * container // bus)
+                addr = dram.place(bytes(out_words * nb))
+                prog.store(addr, out_words)
+                outputs.append(OutputRegion(n, r, addr, out_words * nb))
         prog.end()
         return prog, dram, outputs
 
@@ -476,4 +575,4 @@ def layer_image(cfg, layer, x=None, w=None, bias=None, mapping=None, objective="
                       outputs=outputs, container=container, rounds=rounds,
                       passes=[cmd.array_pass for cmd in commands], commands=commands,
                       mapping=mapping, executed=list(executed),
-                      inputs=list(inputs) if data else None)
+                      inputs=list(inputs) if data else None, cfg=cfg)

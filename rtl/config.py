@@ -50,6 +50,9 @@ class AccelConfig:
     dram_addr_bits: int = 32
     #: Serial MAC skips zero activations and insignificant leading bits (data-dependent timing).
     dynamic_precision: bool = False
+    #: Precision-packed DRAM activations (``gen/packing.py``): elements per group with one
+    #: precision header, 0 for no packing hardware.
+    pack_group: int = 0
 
     def __post_init__(self):
         def rule(ok, field, text):
@@ -82,6 +85,12 @@ class AccelConfig:
              f"at least 16 words per bank")
         rule(not self.dynamic_precision or self.mac == "serial", "dynamic_precision",
              "requires mac='serial'")
+        per_word = self.dram_data_bits // (8 if self.act_bits <= 8 else 16)
+        rule(self.pack_group == 0 or (self.pack_group % per_word == 0 and
+                                      self.pack_group <= 256 and
+                                      self.pack_group & (self.pack_group - 1) == 0),
+             "pack_group", f"must be 0 or a power of two up to 256 and a multiple of the "
+             f"activations per DRAM word (here {per_word})")
 
     # Derived widths -------------------------------------------------------------------------------
 

@@ -5,36 +5,42 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
+from gen.packing import header_bits
+
 from .buffers import glb_load_layout
-from .dram import dma_cmd_layout, dma_done_layout, dma_rdata_layout
+from .dram import DATA_BUFFER_WORDS, dma_cmd_layout, dma_done_layout, dma_rdata_layout
+from .packing import GroupUnpacker
 from .passcfg import array_pe_cfg_layout, pe_pass_layout
 from .sender import sender_job_layout, sender_table_layout
 from .store import OUT_CONTAINERS, store_job_layout
 from .writer import writer_job_layout, writer_table_layout
 
 __all__ = ["Controller", "ERRORS", "OPCODES", "PHASES", "FETCH_BYTES", "write_targets", "LOAD_OPERANDS",
-           "STORE_OPERANDS"]
+           "STORE_OPERANDS", "STOREP_OPERANDS"]
 
 #: Instruction opcodes (the encoding is documented in gen/program.py).
-OPCODES = {"LOAD": 1, "STORE": 2, "WRITE": 3, "PASS": 4, "SYNC": 5, "END": 6}
+OPCODES = {"LOAD": 1, "STORE": 2, "WRITE": 3, "PASS": 4, "SYNC": 5, "END": 6, "LOADP": 7,
+           "STOREP": 8}
 #: Bytes of program the controller fetches with one DMA read (an aligned block).
 FETCH_BYTES = 64
-#: Operand words after the header.
+#: Operand words after the header (LOADP has as many as LOAD).
 LOAD_OPERANDS = 5
 STORE_OPERANDS = 4
+STOREP_OPERANDS = 3
 #: What the controller is doing, reported on ``phase`` (code = index): fetching and decoding
 #: instructions and pushing WRITE values, running a LOAD, a PASS, a STORE, or waiting in
 #: SYNC/END (and finishing).
 PHASES = ("idle", "program", "load", "pass", "store", "sync")
 #: Sequencer states of each phase.
 _PHASE_STATES = {"program": ("HDR", "ARGS", "WR_WORDS", "WR_PUSH"),
-                 "load": ("LOAD_CMD", "LOAD_DATA"),
+                 "load": ("LOAD_CMD", "LOAD_DATA", "LOADP_CMD", "LOADP_DATA"),
                  "pass": ("PASS_START", "PASS_WAIT"),
-                 "store": ("STORE_CHECK", "STORE_CMD", "STORE_WAIT"),
+                 "store": ("STORE_CHECK", "STORE_CMD", "STORE_WAIT", "STOREP_RUN"),
                  "sync": ("SYNC", "END", "FINISH")}
 #: Error codes reported in ``error_code`` (0: none).
 ERRORS = {"none": 0, "bad_opcode": 1, "bad_target": 2, "bad_store": 3, "fetch_dram": 4,
-          "load_dram": 5, "store_dram": 6, "pass": 7, "store": 8, "glb": 9, "timeout": 10}
+          "load_dram": 5, "store_dram": 6, "pass": 7, "store": 8, "glb": 9, "timeout": 10,
+          "bad_packed": 11}
 
 
 def write_targets(cfg):
@@ -78,6 +84,15 @@ class Controller(wiring.Component):
     a run stops when one instruction waits that many cycles without progress (the core may then
     be left mid-pass; reset it before the next run). Every wait ends on a token, pulse or the
     timeout, so a run never hangs while the DMA is responsive.
+
+    With the packed DRAM format (``cfg.pack_group``, :mod:`gen.packing`): LOADP reads a packed
+    segment through a :class:`rtl.packing.GroupUnpacker` into the GLB (``bad_packed`` when the
+    segment ends early or has a bad header); STOREP runs a packed store job (``pack`` set; a
+    plain STORE requires it clear) and writes the words as they come, in DMA writes of up to
+    :data:`rtl.dram.DATA_BUFFER_WORDS` words (the words the DMA buffers ahead of a command) from
+    the region's start on, so the DRAM traffic is what the data needs; the region must have room
+    for the job at full precision (``bad_store`` otherwise). Without ``pack_group`` both are
+    unknown opcodes.
     """
 
     def __init__(self, cfg):
@@ -94,6 +109,7 @@ class Controller(wiring.Component):
             "start_pass": Out(1), "pass_done": In(1), "pass_error": In(1),
             "start_store": Out(1), "store_done": In(1), "store_error": In(1),
             "core_busy": In(1), "glb_error": In(1),
+            "store_word": In(1),
         }
         for name, layout, is_stream in write_targets(cfg):
             members[name] = Out(stream.Signature(layout)) if is_stream else Out(layout)
@@ -198,13 +214,25 @@ class Controller(wiring.Component):
                     if cbits <= bus:
                         total_bits = job.count * cbits
                         m.d.comb += job_words.eq((total_bits + bus - 1) >> exact_log2(bus))
+        packed_ok = C(0)
+        if cfg.pack_group:
+            # room of the job at full precision (gen.packing.worst_case_words)
+            groups = (job.count + cfg.pack_group - 1) >> exact_log2(cfg.pack_group)
+            wide = job.container == OUT_CONTAINERS.index(16)
+            worst_bits = Signal(len(job.count) + 6)
+            m.d.comb += worst_bits.eq(Mux(wide, groups * header_bits(16) + (job.count << 4),
+                                          groups * header_bits(8) + (job.count << 3)))
+            worst_words = (worst_bits + bus - 1) >> exact_log2(bus)
+            packable = (job.container == OUT_CONTAINERS.index(8)) | wide
+            packed_ok = packable & (job.count != 0) & job.pack & (args[2] >= worst_words)
         st_addr = Signal(cfg.dram_addr_bits)
         st_stride = Signal(cfg.dram_addr_bits)
         st_words = Signal(32)
         m.d.comb += [st_addr.eq(Cat(args[0], args[1])), st_stride.eq(args[3]),
                      st_words.eq(args[2][:16] * args[2][16:])]
-        store_ok = ((job_words != 0) & (st_words == job_words) &
-                    ((st_addr & (bus_bytes - 1)) == 0) & ((st_stride & (bus_bytes - 1)) == 0))
+        aligned = ((st_addr & (bus_bytes - 1)) == 0) & ((st_stride & (bus_bytes - 1)) == 0)
+        store_ok = (job_words != 0) & (st_words == job_words) & aligned & ~job.pack
+        packed_store_ok = packed_ok & ((st_addr & (bus_bytes - 1)) == 0)
 
         # ---- sequencer --------------------------------------------------------------------------
         op = Signal(8)
@@ -216,6 +244,32 @@ class Controller(wiring.Component):
         store_seen = Signal()
         dma_seen = Signal()
         dma_failed = Signal()
+        # packed LOADP / STOREP
+        packed_signed = Signal()
+        unpack_seen = Signal()
+        unpack_start = Signal()
+        unpack_feed = Signal()                   # LOADP_DATA: DMA -> unpacker -> GLB
+        pushed = Signal(24)                      # STOREP: words the store path handed the DMA
+        covered = Signal(24)                     # ... of them in DMA write commands
+        cmds = Signal(16)                        # ... commands issued and their tokens
+        tokens = Signal(16)
+        if cfg.pack_group:
+            m.submodules.unpacker = unpacker = GroupUnpacker(cfg)
+            m.d.comb += [unpacker.start.eq(unpack_start), unpacker.job.words.eq(args[4]),
+                         unpacker.job.signed.eq(packed_signed)]
+            with m.If(unpack_feed):
+                m.d.comb += [unpacker.i_data.valid.eq(self.dma_rdata.valid),
+                             unpacker.i_data.payload.eq(self.dma_rdata.payload),
+                             self.dma_rdata.ready.eq(unpacker.i_data.ready),
+                             self.o_load.valid.eq(unpacker.o_data.valid),
+                             self.o_load.payload.addr.eq(gaddr),
+                             self.o_load.payload.data.eq(unpacker.o_data.payload),
+                             unpacker.o_data.ready.eq(self.o_load.ready)]
+                with m.If(self.o_load.valid & self.o_load.ready):
+                    m.d.sync += gaddr.eq(gaddr + 1)
+            unpack_done, unpack_error = unpacker.done, unpacker.error
+        else:
+            unpack_done, unpack_error = C(0), C(0)
         m.d.comb += [self.error.eq(err), self.error_code.eq(code)]
 
         def fail(reason):
@@ -254,6 +308,13 @@ class Controller(wiring.Component):
                         with m.Case(OPCODES["STORE"]):
                             m.d.sync += nargs.eq(STORE_OPERANDS)
                             m.next = "ARGS"
+                        if cfg.pack_group:
+                            with m.Case(OPCODES["LOADP"]):
+                                m.d.sync += [nargs.eq(LOAD_OPERANDS), packed_signed.eq(word[8])]
+                                m.next = "ARGS"
+                            with m.Case(OPCODES["STOREP"]):
+                                m.d.sync += nargs.eq(STOREP_OPERANDS)
+                                m.next = "ARGS"
                         with m.Case(OPCODES["WRITE"]):
                             m.d.sync += [target.eq(word[8:16]), count.eq(word[16:32]),
                                          wi.eq(0)]
@@ -276,6 +337,8 @@ class Controller(wiring.Component):
                     with m.If(argi + 1 == nargs):
                         with m.If(op == OPCODES["LOAD"]):
                             m.next = "LOAD_CMD"
+                        with m.Elif(op == OPCODES["LOADP"]):
+                            m.next = "LOADP_CMD"
                         with m.Else():
                             m.next = "STORE_CHECK"
                 guard()
@@ -303,7 +366,15 @@ class Controller(wiring.Component):
                         m.next = "HDR"
                 guard()
             with m.State("STORE_CHECK"):
-                with m.If(store_ok):
+                with m.If(op == OPCODES["STOREP"]):
+                    with m.If(packed_store_ok):
+                        m.d.comb += self.start_store.eq(1)
+                        m.d.sync += [store_seen.eq(0), dma_failed.eq(0), pushed.eq(0),
+                                     covered.eq(0), cmds.eq(0), tokens.eq(0)]
+                        m.next = "STOREP_RUN"
+                    with m.Else():
+                        fail("bad_store")
+                with m.Elif(store_ok):
                     m.d.comb += self.start_store.eq(1)
                     m.d.sync += [store_seen.eq(0), dma_seen.eq(0), dma_failed.eq(0)]
                     m.next = "STORE_CMD"
@@ -331,6 +402,65 @@ class Controller(wiring.Component):
                     with m.If(self.store_error):
                         fail("store")
                     with m.Elif(failed_dma):
+                        fail("store_dram")
+                    with m.Else():
+                        m.next = "HDR"
+                guard()
+            with m.State("LOADP_CMD"):
+                m.d.comb += [seq_cmd.eq(1), seq_payload.write.eq(0),
+                             seq_payload.addr.eq(Cat(args[0], args[1])),
+                             seq_payload.row_words.eq(args[3][:16]), seq_payload.rows.eq(1),
+                             seq_payload.stride.eq(0)]
+                m.d.sync += [gaddr.eq(args[2]), dma_seen.eq(0), dma_failed.eq(0),
+                             unpack_seen.eq(0)]
+                with m.If(self.dma_cmd.ready):
+                    m.d.comb += unpack_start.eq(1)
+                    m.next = "LOADP_DATA"
+                guard()
+            with m.State("LOADP_DATA"):
+                m.d.comb += [unpack_feed.eq(1), self.dma_done.ready.eq(~dma_seen)]
+                with m.If(self.dma_done.valid & ~dma_seen):
+                    m.d.sync += [dma_seen.eq(1), dma_failed.eq(self.dma_done.payload.error)]
+                with m.If(unpack_done):
+                    m.d.sync += unpack_seen.eq(1)
+                got_dma = dma_seen | self.dma_done.valid
+                failed_dma = dma_failed | (self.dma_done.valid & self.dma_done.payload.error)
+                # a failed read fails at once (a rejected read delivers no data at all)
+                with m.If(got_dma & (failed_dma | unpack_seen | unpack_done)):
+                    with m.If(failed_dma):
+                        fail("load_dram")
+                    with m.Elif(unpack_error):
+                        fail("bad_packed")
+                    with m.Else():
+                        m.next = "HDR"
+                guard()
+            with m.State("STOREP_RUN"):
+                # words reach the DMA's buffer before their command: cover them in chunks
+                waiting = pushed - covered
+                chunk = Mux(waiting > DATA_BUFFER_WORDS, DATA_BUFFER_WORDS, waiting)
+                # (a command once half the DMA's buffer holds words, so more can follow while
+                # its burst starts)
+                m.d.comb += [seq_cmd.eq((waiting >= DATA_BUFFER_WORDS // 2) |
+                                        ((store_seen | self.store_done) & (waiting != 0))),
+                             seq_payload.write.eq(1),
+                             seq_payload.addr.eq(st_addr + (covered << exact_log2(bus_bytes))),
+                             seq_payload.row_words.eq(chunk), seq_payload.rows.eq(1),
+                             seq_payload.stride.eq(0),
+                             self.dma_done.ready.eq(1)]
+                with m.If(self.store_done):
+                    m.d.sync += store_seen.eq(1)
+                issued = seq_cmd & self.dma_cmd.ready
+                token = self.dma_done.valid
+                with m.If(issued):
+                    m.d.sync += covered.eq(covered + chunk)
+                m.d.sync += [pushed.eq(pushed + self.store_word),
+                             cmds.eq(cmds + issued), tokens.eq(tokens + token)]
+                with m.If(token & self.dma_done.payload.error):
+                    m.d.sync += dma_failed.eq(1)
+                with m.If(store_seen & (waiting == 0) & (tokens == cmds) & ~self.store_word):
+                    with m.If(self.store_error):
+                        fail("store")
+                    with m.Elif(dma_failed):
                         fail("store_dram")
                     with m.Else():
                         m.next = "HDR"

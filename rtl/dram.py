@@ -10,14 +10,14 @@ from rtl.axi import AXI_BURST_INCR, axi4_signature
 from rtl.config import AccelConfig
 
 __all__ = ["Dma", "dma_cmd_layout", "dma_rdata_layout", "dma_done_layout", "DMA_COUNTER_BITS",
-           "DMA_COUNT_BITS"]
+           "DMA_COUNT_BITS", "DATA_BUFFER_WORDS"]
 
 #: Width of the ``bytes_read`` / ``bytes_written`` counters.
 DMA_COUNTER_BITS = 48
 #: Width of the ``row_words`` and ``rows`` command fields (a DMA limit, not a config parameter).
 DMA_COUNT_BITS = 16
 #: Bus words of read data (and of write data) the DMA buffers internally.
-_DATA_BUFFER = 4
+DATA_BUFFER_WORDS = 4
 #: Done tokens the DMA holds when ``o_done`` is not drained.
 _DONE_DEPTH = 4
 
@@ -164,8 +164,8 @@ class Dma(wiring.Component):
         m.submodules.r_track = r_track = SyncFIFO(width=track_layout.size, depth=self.max_outstanding)
         m.submodules.w_track = w_track = SyncFIFO(width=8, depth=self.max_outstanding)
         m.submodules.b_track = b_track = SyncFIFO(width=1, depth=self.max_outstanding)
-        m.submodules.r_buf = r_buf = SyncFIFOBuffered(width=rbuf_layout.size, depth=_DATA_BUFFER)
-        m.submodules.w_buf = w_buf = SyncFIFOBuffered(width=cfg.dram_data_bits, depth=_DATA_BUFFER)
+        m.submodules.r_buf = r_buf = SyncFIFOBuffered(width=rbuf_layout.size, depth=DATA_BUFFER_WORDS)
+        m.submodules.w_buf = w_buf = SyncFIFOBuffered(width=cfg.dram_data_bits, depth=DATA_BUFFER_WORDS)
         m.submodules.done_q = done_q = SyncFIFO(width=done_layout.size, depth=_DONE_DEPTH)
 
         # Command register: decouples i_cmd.ready from the payload and queues one command.
@@ -180,7 +180,7 @@ class Dma(wiring.Component):
 
         # Commands started whose token is not yet queued; all of them have direction `cur_write`.
         # Bounded (above what the FIFOs can hold anyway) so the counter cannot overflow.
-        inflight_max = self.max_outstanding + _DATA_BUFFER + _DONE_DEPTH
+        inflight_max = self.max_outstanding + DATA_BUFFER_WORDS + _DONE_DEPTH
         inflight = Signal(range(inflight_max + 1))
         cur_write = Signal()
         done_r = Signal()

@@ -6,6 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from .buffers import psum_container_bits, psums_per_word
 from .outstage import OutputStageUnit, outstage_cfg_layout
+from .packing import GroupPacker
 from .sender import SENDER_ADDR_BITS
 
 __all__ = ["StorePath", "store_job_layout", "OUT_CONTAINERS"]
@@ -21,6 +22,8 @@ def store_job_layout(cfg):
         "count": unsigned(SENDER_ADDR_BITS),    # elements to store (>= 1)
         "container": range(len(OUT_CONTAINERS)),   # code into OUT_CONTAINERS
         "stage": outstage_cfg_layout(cfg),
+        "pack": 1,                              # precision-packed groups (gen/packing.py)
+        "pack_signed": 1,                       # ... of signed elements
     })
 
 
@@ -36,6 +39,12 @@ class StorePath(wiring.Component):
     packed words (``ceil(count / (dram_data_bits / container))`` of them). ``done`` pulses the
     cycle after the last word was taken; ``busy`` is high from ``start`` to ``done``.
     A container wider than the bus or a zero count sets ``error`` and ends at once.
+
+    With ``job.pack`` the results go through a :class:`rtl.packing.GroupPacker` instead (8- or
+    16-bit containers, signed as ``job.pack_signed`` says; the config's ``pack_group``): the
+    words on ``o_wdata`` are the packed segment of the ``count`` elements, as many as the data
+    needs (at most :func:`gen.packing.worst_case_words`). A packed job on a config without
+    ``pack_group``, or with a 32/64-bit container, sets ``error`` and ends at once.
     """
 
     def __init__(self, cfg, depth=8):
@@ -100,14 +109,38 @@ class StorePath(wiring.Component):
         slot = Signal(range(bus // 8))
         per_word = Array(Const(bus // c if c <= bus else 1, range(bus // 8 + 1))
                          for c in OUT_CONTAINERS)[job.container]
-        out = self.o_wdata
+        # the container packer's output register (or the group packer's, for packed jobs)
+        out = stream.Signature(unsigned(bus)).create(path=("words",))
         with m.If(out.ready):
             m.d.sync += out.valid.eq(0)
         can_emit = ~out.valid | out.ready
-        m.d.comb += stage.o_data.ready.eq(can_emit)
+        packing = Signal()                    # a packed job runs
+        m.d.comb += packing.eq(job.pack)
+        if cfg.pack_group:
+            m.submodules.packer = packer = GroupPacker(cfg)
+            m.d.comb += [
+                packer.container16.eq(job.container == OUT_CONTAINERS.index(16)),
+                packer.signed.eq(job.pack_signed),
+                packer.i_data.payload.value.eq(stage.o_data.payload.data[:16]),
+                packer.i_data.payload.last.eq(stage.o_data.payload.last),
+            ]
+            src = packer.o_data
+            with m.If(packing):
+                m.d.comb += [packer.i_data.valid.eq(stage.o_data.valid),
+                             stage.o_data.ready.eq(packer.i_data.ready),
+                             packer.o_data.ready.eq(self.o_wdata.ready)]
+            with m.Else():
+                m.d.comb += [stage.o_data.ready.eq(can_emit), out.ready.eq(self.o_wdata.ready)]
+            m.d.comb += [self.o_wdata.valid.eq(Mux(packing, src.valid, out.valid)),
+                         self.o_wdata.payload.eq(Mux(packing, src.payload, out.payload))]
+            packed_done = packer.done
+        else:
+            m.d.comb += stage.o_data.ready.eq(can_emit)
+            wiring.connect(m, out, wiring.flipped(self.o_wdata))
+            packed_done = C(0)
         value = Signal(signed(max(OUT_CONTAINERS)))   # sign-extended result
         m.d.comb += value.eq(stage.o_data.payload.data)
-        with m.If(stage.o_data.valid & can_emit):
+        with m.If(stage.o_data.valid & can_emit & ~packing):
             placed = Signal(bus)
             with m.Switch(job.container):
                 for code, c in enumerate(OUT_CONTAINERS):
@@ -126,7 +159,9 @@ class StorePath(wiring.Component):
                 with m.If(self.start):
                     j = self.job
                     too_wide = Array(Const(c > bus) for c in OUT_CONTAINERS)[j.container]
-                    bad = (j.count == 0) | too_wide
+                    unpackable = Array(Const(not cfg.pack_group or c > 16)
+                                       for c in OUT_CONTAINERS)[j.container]
+                    bad = (j.count == 0) | too_wide | (j.pack & unpackable)
                     m.d.sync += [job.eq(j), err.eq(bad), w_next.eq(j.src // k),
                                  w_last.eq((j.src + j.count - 1) // k), requesting.eq(~bad),
                                  lane.eq(j.src % k), left.eq(j.count), packed.eq(0), slot.eq(0),
@@ -135,7 +170,7 @@ class StorePath(wiring.Component):
             with m.State("RUN"):
                 with m.If(stage.o_data.valid & can_emit & stage.o_data.payload.last):
                     m.d.sync += last_out.eq(1)
-                with m.If(err | (last_out & ~out.valid)):
+                with m.If(err | Mux(packing, packed_done, last_out & ~out.valid)):
                     m.d.comb += self.done.eq(1)
                     m.next = "IDLE"
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))

@@ -134,6 +134,7 @@ class Accelerator(wiring.Component):
             ctrl.pass_done.eq(core.pass_done), ctrl.pass_error.eq(core.pass_error),
             ctrl.store_done.eq(core.store_done), ctrl.store_error.eq(core.store_error),
             ctrl.core_busy.eq(core.busy), ctrl.glb_error.eq(core.glb_error),
+            ctrl.store_word.eq(core.o_wdata.valid & core.o_wdata.ready),
             core.clear_glb_error.eq(start),
             dma.clear_error.eq(start), dma.clear_counters.eq(start),
         ]

@@ -6,6 +6,7 @@ from collections import deque
 import numpy as np
 import pytest
 
+from gen import packing
 from gen.golden import OutputStage, output_stage
 from rtl.buffers import psum_container_bits, psums_per_word
 from rtl.config import preset
@@ -14,7 +15,8 @@ from rtl.store import OUT_CONTAINERS, StorePath
 from tests.simutil import Stalls, pulse_and_wait, run_sim, stream_get, stream_put
 
 
-def run_store(cfg, glb_words, src, count, container, stage, stall_prob, seed):
+def run_store(cfg, glb_words, src, count, container, stage, stall_prob, seed, pack=False,
+              pack_signed=False):
     dut = StorePath(cfg)
     rng = random.Random(seed)
     bus = cfg.dram_data_bits
@@ -27,7 +29,8 @@ def run_store(cfg, glb_words, src, count, container, stage, stall_prob, seed):
     async def control(ctx):
         ctx.set(dut.job, {"src": src, "count": count,
                           "container": OUT_CONTAINERS.index(container),
-                          "stage": outstage_config_value(cfg, stage)})
+                          "stage": outstage_config_value(cfg, stage), "pack": pack,
+                          "pack_signed": pack_signed})
         await pulse_and_wait(ctx, dut.start, dut.done)
         flags["error"] = ctx.get(dut.error)
 
@@ -42,8 +45,16 @@ def run_store(cfg, glb_words, src, count, container, stage, stall_prob, seed):
             await stream_put(ctx, dut.i_glb_data, pending.popleft(), Stalls(rng, stall_prob))
 
     async def sink(ctx):
-        for _ in range(n_out):
-            out.append(await stream_get(ctx, dut.o_wdata, Stalls(rng, stall_prob)))
+        if not pack:
+            for _ in range(n_out):
+                out.append(await stream_get(ctx, dut.o_wdata, Stalls(rng, stall_prob)))
+            return
+        while "error" not in flags:              # packed: as many words as the data needs
+            ready = rng.random() >= stall_prob
+            ctx.set(dut.o_wdata.ready, ready)
+            if ctx.get(dut.o_wdata.valid) and ready:
+                out.append(ctx.get(dut.o_wdata.payload))
+            await ctx.tick()
 
     async def clock(ctx):
         flags["cycles"] = 0
@@ -89,6 +100,48 @@ def test_store_matches_golden_output_stage(name, psum_bits, stall_prob):
         expected = output_stage(elems[src:src + count], stage)
         assert got[:count] == [int(v) for v in expected]
         assert all(v == 0 for v in got[count:])              # zero padding
+
+
+@pytest.mark.parametrize("name,group", [("tiny", 8), ("default", 16)])
+@pytest.mark.parametrize("stall_prob", [0.0, 0.3])
+def test_store_packed_matches_codec(name, group, stall_prob):
+    """Packed stores: the words are the codec's packing of the golden output stage's values."""
+    cfg = preset(name).replace(pack_group=group)
+    rng = np.random.default_rng(group)
+    pc, k, bus = psum_container_bits(cfg), psums_per_word(cfg), cfg.dram_data_bits
+    nwords = 40
+    elems = rng.integers(-(1 << 20), 1 << 20, nwords * k) >> rng.integers(0, 20, nwords * k)
+    elems[rng.random(nwords * k) < 0.4] = 0
+    glb = [sum((int(elems[w * k + i]) & ((1 << pc) - 1)) << (i * pc) for i in range(k))
+           for w in range(nwords)]
+    cases = [(OutputStage(mult=3, shift=12, relu=True, out_bits=8), 8, False),
+             (OutputStage(mult=-7, shift=9, relu=False, out_bits=16), 16, True),
+             (OutputStage(mult=5, shift=14, relu=False, out_bits=8), 8, True),
+             (OutputStage(mult=1, shift=0, relu=True, out_bits=16), 16, False)]
+    for j, (stage, container, signed) in enumerate(cases):
+        src = int(rng.integers(0, 5))
+        count = int(rng.integers(1, nwords * k - src))
+        words = run_store(cfg, glb, src, count, container, stage, stall_prob, seed=j,
+                          pack=True, pack_signed=signed)
+        expected = output_stage(elems[src:src + count], stage)
+        assert words == packing.pack(expected, container, group, signed, bus)
+
+
+@pytest.mark.parametrize("pack_group,container", [(0, 8), (8, 32)])
+def test_store_rejects_unpackable_jobs(pack_group, container):
+    """A packed job without packing hardware or with raw 32-bit containers ends with error."""
+    cfg = preset("tiny").replace(pack_group=pack_group)
+    dut = StorePath(cfg)
+    seen = {}
+
+    async def bench(ctx):
+        ctx.set(dut.job, {"src": 0, "count": 4, "container": OUT_CONTAINERS.index(container),
+                          "stage": outstage_config_value(cfg, None), "pack": 1})
+        await pulse_and_wait(ctx, dut.start, dut.done)
+        seen["error"] = ctx.get(dut.error)
+
+    run_sim(dut, bench, deadline_cycles=100)
+    assert seen == {"error": 1}
 
 
 @pytest.mark.parametrize("count,container", [(0, 8), (4, 64)])

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from gen import packing
 from gen.golden import OutputStage
 from gen.layer import Layer
 from gen.program import Program, decode, encode_value, layer_image
@@ -253,3 +254,80 @@ def test_program_ending_next_to_unreadable_memory_still_runs():
     out, _ = run_top(cfg, data, err_ranges=[(16, 64, AXI_RESP_SLVERR)], deadline=20_000)
     assert out["status"] == 0b010 and out["error_code"] == 0, out
     assert out["dram_rd"] == 64 + 3 * cfg.dram_bytes      # the failed block, then 3 single reads
+
+
+PACKED_LAYERS = [
+    # ReLU outputs (unsigned, packed), unsigned inputs with zeros
+    Layer(N=1, C=3, H=6, W=6, M=4, R=3, S=3, act_bits=8, pad=1,
+          output=OutputStage(mult=3, shift=9, relu=True)),
+    # signed inputs and signed 8-bit outputs, two images
+    Layer(N=2, C=2, H=5, W=4, M=3, R=2, S=3, act_bits=6, act_signed=True,
+          output=OutputStage(mult=5, shift=7, out_bits=8)),
+    # raw accumulators: inputs packed, outputs stay 32-bit
+    Layer(N=1, C=2, H=4, W=4, M=2, R=3, S=3, act_bits=4),
+]
+
+
+@pytest.mark.parametrize("index", range(len(PACKED_LAYERS)))
+def test_packed_layer_runs_bit_exact(index):
+    """Packed DRAM format: LOADP inputs and STOREP outputs give the golden result and the DRAM
+    traffic is the model's (the codec's packed sizes); inputs of half the precision with
+    zeros read fewer bytes than the unpacked image (outputs near full precision may need more:
+    a header per group)."""
+    from gen.model import exact_counters
+    cfg = preset("tiny").replace(pack_group=8)
+    layer = PACKED_LAYERS[index]
+    x, w, bias = layer.random_arrays(index + 21, with_bias=True)
+    x >>= layer.act_bits // 2                                           # half the precision
+    x[np.random.default_rng(index).random(x.shape) < 0.5] = 0         # ReLU-like sparsity
+    image = layer_image(cfg, layer, x, w, bias, pack=True)
+    ops = [i.op for i in decode(cfg, image.program)]
+    assert "LOADP" in ops and ("STOREP" in ops) == (layer.output is not None)
+    out, slave = run_top(cfg, image.data, image.prog_addr, seed=index)
+    assert out["status"] == 0b010 and out["error_code"] == 0, out
+    np.testing.assert_array_equal(image.output(read_dram(cfg, slave)), layer.golden(x, w, bias))
+    model = exact_counters(cfg, image)
+    assert {k: out[k] for k in model} == model
+    plain = exact_counters(cfg, layer_image(cfg, layer, x, w, bias))
+    assert out["dram_rd"] < plain["dram_rd"]
+
+
+@pytest.mark.parametrize("case", ["truncated", "no_room", "plain_store_of_packed_job"])
+def test_packed_errors_end_the_run(case):
+    cfg = preset("tiny").replace(pack_group=8)
+    job = {"src": 0, "count": 16, "container": OUT_CONTAINERS.index(8),
+           "stage": outstage_config_value(cfg, OutputStage(mult=1, shift=0, relu=True)),
+           "pack": 1}
+    room = packing.worst_case_words(16, 8, 8, cfg.dram_data_bits)
+    if case == "truncated":      # 8 GLB words need far more than a word of all-255 groups
+        segment = packing.pack([255] * 32, 8, 8, False, cfg.dram_data_bits)
+        data = bytearray(_program(cfg, lambda p: (p.loadp(0x400, 0, 1, 8, False), p.end())))
+        data += bytes(0x400 - len(data)) + b"".join(v.to_bytes(4, "little") for v in segment)
+        code, failing = "bad_packed", 0
+    elif case == "no_room":
+        data = _program(cfg, lambda p: (p.write("store_job", [job]), p.storep(0x400, room - 1),
+                                        p.end()))
+        code, failing = "bad_store", 4 * (1 + len(p_words(cfg, "store_job")))
+    else:
+        data = _program(cfg, lambda p: (p.write("store_job", [job]), p.store(0x400, 4),
+                                        p.end()))
+        code, failing = "bad_store", 4 * (1 + len(p_words(cfg, "store_job")))
+    out, _ = run_top(cfg, bytes(data), deadline=20_000)
+    assert out["status"] == 0b110, out
+    assert out["error_code"] == ERRORS[code]
+    assert out["error_pc"] == failing
+
+
+def test_packed_opcodes_need_pack_group():
+    cfg = preset("tiny")
+    with pytest.raises(ValueError, match="pack_group=0"):
+        Program(cfg).loadp(0, 0, 1, 1, False)
+    layer = PACKED_LAYERS[0]
+    x, w, bias = layer.random_arrays(1)
+    with pytest.raises(ValueError, match="pack: the config has no packed DRAM format"):
+        layer_image(cfg, layer, x, w, bias, pack=True)
+    # the hardware without pack_group treats LOADP as an unknown opcode
+    data = _program(cfg.replace(pack_group=8), lambda p: (p.loadp(0x400, 0, 1, 1, False),
+                                                           p.end()))
+    out, _ = run_top(cfg, data, deadline=20_000)
+    assert out["status"] == 0b110 and out["error_code"] == ERRORS["bad_opcode"]

@@ -71,9 +71,13 @@ FORCED = [
 #: On ``tiny`` with dynamic precision (PEs' timing follows the data): these layers with
 #: ReLU-like inputs (:func:`sparsify`), so PEs finish their columns at different times.
 DYNAMIC_LAYERS = [SERIAL_LAYERS[i] for i in (0, 1, 2, 5, 6, 8, 11, 13)]
+#: On ``tiny`` with the packed DRAM format (LOADP inputs, STOREP outputs of an output stage):
+#: these layers with the same ReLU-like inputs.
+PACKED_LAYERS = [SERIAL_LAYERS[i] for i in (0, 1, 2, 6, 8, 12, 13, 14)]
 CONFIGS = {
     "serial": (lambda: preset("tiny"), SERIAL_LAYERS),
     "dynamic": (lambda: preset("tiny").replace(dynamic_precision=True), DYNAMIC_LAYERS),
+    "packed": (lambda: preset("tiny").replace(pack_group=8), PACKED_LAYERS),
     "parallel": (lambda: preset("tiny").replace(mac="parallel"), PARALLEL_LAYERS),
     "wide": (lambda: preset("tiny").replace(act_bits=16, weight_bits=16, psum_bits=48,
                                             dram_data_bits=64), WIDE_LAYERS),
@@ -92,9 +96,9 @@ def sparsify(x, seed):
 
 def layer_job(cfg, layer, seed, mapping=None):
     x, w, bias = layer.random_arrays(seed, with_bias=True)
-    if cfg.dynamic_precision:
+    if cfg.dynamic_precision or cfg.pack_group:
         x = sparsify(x, seed)
-    image = layer_image(cfg, layer, x, w, bias, mapping=mapping)
+    image = layer_image(cfg, layer, x, w, bias, mapping=mapping, pack=bool(cfg.pack_group))
     job = SimJob(layer.name, image.data, image.prog_addr,
                  read=image.read_ranges(), max_cycles=400_000)
     return job, image, layer.golden(x, w, bias)
