@@ -42,9 +42,11 @@ class PeArray(wiring.Component):
     index order, the pass's ``filters`` psums; ``last`` marks the pass's final word.
 
     Every PE's filter, ifmap and psum streams pass through a :class:`StreamSlice` (one cycle of
-    latency each, full throughput), so no combinational path runs from one PE through the
-    networks into another PE or out of the array: the broadcast's ready, the collector's
-    selection and the psum chains see only registers at the PEs' side.
+    latency each, full throughput), and each input bus enters through one that also holds the
+    word's set of matching PEs (computed as it enters), so no combinational path runs from one
+    PE through the networks into another PE or out of the array: a delivery is decided by an OR
+    over registers, the collector's selection and the psum chains see only registers at the
+    PEs' side.
 
     ``make_pe(cfg)`` builds each PE (default :class:`ProcessingElement`; the Verilog back end
     passes a black-box instance of one shared PE module, see :mod:`gen.verilog`).
@@ -133,18 +135,28 @@ class PeArray(wiring.Component):
         # (intermediate results live in named signals: this keeps the expression trees, and the
         # simulator's compile time, linear in the number of PEs)
         def multicast(name, bus, ports, tag_of, words):
-            match = Signal(n, name=f"{name}_match")
+            # input stage: the word with the set of PEs it goes to (its tag matched against the
+            # roles as it enters, during a pass) in a register slice, so the delivery decision
+            # below is an OR over registers and the slices' registered readies
+            stage = StreamSlice(data.StructLayout({"word": ports[0].payload.shape(),
+                                                   "match": n}))
+            m.submodules[f"{name}_stage"] = stage
+            match = stage.o.payload.match
             blocked = Signal(name=f"{name}_blocked")
             m.d.comb += [
-                match.eq(Cat((role[k].enable & (tag_of(role[k]) == bus.payload.tag))
-                             for k in range(n))),
+                stage.i.valid.eq(bus.valid & ~idle),
+                bus.ready.eq(stage.i.ready & ~idle),
+                stage.i.payload.word.eq(words(bus.payload)),
+                stage.i.payload.match.eq(Cat((role[k].enable & (tag_of(role[k]) ==
+                                                                 bus.payload.tag))
+                                             for k in range(n))),
                 blocked.eq((match & ~Cat(port.ready for port in ports)).any() | idle),
-                bus.ready.eq(~blocked),
+                stage.o.ready.eq(~blocked),
             ]
             for k, port in enumerate(ports):
-                m.d.comb += [port.valid.eq(bus.valid & match[k] & ~blocked),
-                             port.payload.eq(words(bus.payload))]
-            return bus.valid & ~idle & ~match.any()
+                m.d.comb += [port.valid.eq(stage.o.valid & match[k] & ~blocked),
+                             port.payload.eq(stage.o.payload.word)]
+            return stage.o.valid & ~idle & ~match.any()
 
         unmatched_f = multicast("filter", self.i_filter, f_in, lambda r: r.filter_tag,
                                 lambda p: p.word)

@@ -232,6 +232,8 @@ def test_array_unmatched_word_and_bad_roles_flag_error():
         await ctx.tick()
         ctx.set(dut.start, 0)
         await stream_put(ctx, dut.i_filter, {"tag": 5, "word": [1, 1]})
+        for _ in range(2):                    # through the bus's input stage, then flagged
+            await ctx.tick()
         seen.append(ctx.get(dut.error))
         await stream_put(ctx, dut.i_filter, {"tag": 0, "word": [1, 1]})
         await stream_put(ctx, dut.i_ifmap, {"tag": 0, "act": 3})
