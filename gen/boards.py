@@ -183,6 +183,13 @@ _FIELDS = {"ecp5": {"TRELLIS_COMB": "lut", "TRELLIS_FF": "ff", "DP16KD": "bram",
                      "ICESTORM_DSP": "dsp"}}
 
 
+#: Yosys commands after reading the design (ECP5): a round trip through Verilog. Yosys 0.69 and
+#: 0.70 (YoWASP) fail an internal assertion in ABC9's reintegration (``abc_ops_reintegrate``,
+#: rtlil.cc) on the array's bus input stages when synthesising Amaranth's RTLIL of the ULX3S
+#: SoC directly; the same netlist read back from Verilog synthesises.
+ECP5_READ_WORKAROUND = "write_verilog soc_roundtrip.v\ndesign -reset\nread_verilog soc_roundtrip.v"
+
+
 def build_bitstream(name, out_dir=None, progress=print, clk_mhz=None):
     """Build the bitstream of board ``name`` (``clk_mhz`` overrides the preset's PLL clock);
     returns the report dict (also ``report.json``).
@@ -218,6 +225,8 @@ def build_bitstream(name, out_dir=None, progress=print, clk_mhz=None):
         # ECP5-85F, router1 stalls on the congestion of a full array, router2 does not
         opts["nextpnr_opts"] = "--timing-allow-fail" + (" --router router2"
                                                         if b.family == "ecp5" else "")
+        if b.family == "ecp5":
+            opts["script_after_read"] = ECP5_READ_WORKAROUND
         platform.build(_top(b, clk_hz), name="soc", build_dir=str(out), do_program=False,
                        **opts)
     except Exception as e:                            # the tools' own failure (e.g. no fit)
