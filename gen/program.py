@@ -317,6 +317,8 @@ class LayerImage:
     executed: list = None
     inputs: list = None
     cfg: object = None
+    #: DRAM bytes of the input activations the program loads (packed or not), all rounds.
+    input_bytes: int = 0
 
     def read_ranges(self):
         """``(addr, nbytes)`` of every output region, in :attr:`outputs` order."""
@@ -405,7 +407,7 @@ class _Dram:
 
 
 def layer_image(cfg, layer, x=None, w=None, bias=None, mapping=None, objective="cycles",
-                pack=False):
+                pack=None):
     """The :class:`LayerImage` running ``layer`` (:class:`gen.layer.Layer`) on ``x`` (N, C, H, W)
     with weights ``w`` (M, C, R, S) and optional ``bias`` (M,), with ``mapping``
     (:class:`gen.mapper.Mapping`; by default the mapper's best for ``objective``). With ``x``
@@ -421,7 +423,8 @@ def layer_image(cfg, layer, x=None, w=None, bias=None, mapping=None, objective="
     ``ValueError`` naming the limit when the layer does not fit ``cfg`` (precisions, accumulator
     width, scratchpads, array, GLB).
 
-    With ``pack`` (configs with ``pack_group``; needs the data) every round's input rows are
+    With ``pack`` (configs with ``pack_group``; needs the data; by default on when both are
+    there) every round's input rows are
     stored in the packed format (:mod:`gen.packing`) and loaded with LOADP, and the outputs of
     an output stage (8/16-bit) are stored packed with STOREP into regions with room for full
     precision (raw 32/64-bit accumulators stay unpacked); the image then knows each output's
@@ -436,6 +439,8 @@ def layer_image(cfg, layer, x=None, w=None, bias=None, mapping=None, objective="
     from rtl.store import OUT_CONTAINERS
 
     data = x is not None
+    if pack is None:
+        pack = bool(cfg.pack_group) and data
     if pack and not cfg.pack_group:
         raise ValueError("pack: the config has no packed DRAM format (pack_group=0)")
     if pack and not data:
@@ -485,6 +490,7 @@ def layer_image(cfg, layer, x=None, w=None, bias=None, mapping=None, objective="
         dram = _Dram(prog_size)
         prog = Program(cfg)
         outputs, loaded = [], None
+        read_inputs = [0]
         executed.clear()
         inputs.clear()
         state = {"filters": None}
@@ -522,8 +528,10 @@ def layer_image(cfg, layer, x=None, w=None, bias=None, mapping=None, objective="
                 packed = packing.pack(vals, acont, cfg.pack_group, layer.act_signed, bus)
                 prog.loadp(dram.place(_to_bytes(packed, bus)), plan.input_word, len(packed),
                            in_words, layer.act_signed)
+                read_inputs[0] += len(packed) * nb
             else:
                 prog.load(dram.place(inp), plan.input_word, len(inp) // nb)
+                read_inputs[0] += len(inp)
             prog.load(dram.place(tile, share=True), plan.psum_word, len(tile) // nb)
             prog.sync()
             for cmd in plan.passes:
@@ -561,10 +569,10 @@ def layer_image(cfg, layer, x=None, w=None, bias=None, mapping=None, objective="
                 prog.store(addr, out_words)
                 outputs.append(OutputRegion(n, r, addr, out_words * nb))
         prog.end()
-        return prog, dram, outputs
+        return prog, dram, outputs, read_inputs[0]
 
-    prog, _, _ = build(0)
-    prog, dram, outputs = build(-(-len(prog.words) * 4 // ALIGN) * ALIGN)
+    prog = build(0)[0]
+    prog, dram, outputs, input_bytes = build(-(-len(prog.words) * 4 // ALIGN) * ALIGN)
     data = bytearray(dram.end)
     code = prog.to_bytes()
     data[:len(code)] = code
@@ -575,4 +583,5 @@ def layer_image(cfg, layer, x=None, w=None, bias=None, mapping=None, objective="
                       outputs=outputs, container=container, rounds=rounds,
                       passes=[cmd.array_pass for cmd in commands], commands=commands,
                       mapping=mapping, executed=list(executed),
-                      inputs=list(inputs) if data else None, cfg=cfg)
+                      inputs=list(inputs) if data else None, cfg=cfg,
+                      input_bytes=input_bytes)

@@ -43,7 +43,8 @@ def config_words(cfg):
     """Values of the read-only configuration registers for ``cfg`` (what the host checks)."""
     return {
         "cfg_array": cfg.rows | cfg.cols << 8 | cfg.lanes << 16 |
-                     (cfg.mac == "parallel") << 24 | cfg.dynamic_precision << 25,
+                     (cfg.mac == "parallel") << 24 | cfg.dynamic_precision << 25 |
+                     cfg.pack_group.bit_length() << 26,
         "cfg_bits": cfg.act_bits | cfg.weight_bits << 8 | cfg.psum_bits << 16 |
                     (cfg.dram_data_bits // 8) << 24,
         "cfg_spads": cfg.filter_spad | cfg.ifmap_spad << 16,

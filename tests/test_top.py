@@ -288,18 +288,29 @@ def test_packed_layer_runs_bit_exact(index):
     np.testing.assert_array_equal(image.output(read_dram(cfg, slave)), layer.golden(x, w, bias))
     model = exact_counters(cfg, image)
     assert {k: out[k] for k in model} == model
-    plain = exact_counters(cfg, layer_image(cfg, layer, x, w, bias))
+    plain = exact_counters(cfg, layer_image(cfg, layer, x, w, bias, pack=False))
     assert out["dram_rd"] < plain["dram_rd"]
 
 
-@pytest.mark.parametrize("case", ["truncated", "no_room", "plain_store_of_packed_job"])
+@pytest.mark.parametrize("case", ["truncated", "no_room", "plain_store_of_packed_job",
+                                  "load_dram", "store_dram"])
 def test_packed_errors_end_the_run(case):
     cfg = preset("tiny").replace(pack_group=8)
     job = {"src": 0, "count": 16, "container": OUT_CONTAINERS.index(8),
            "stage": outstage_config_value(cfg, OutputStage(mult=1, shift=0, relu=True)),
            "pack": 1}
     room = packing.worst_case_words(16, 8, 8, cfg.dram_data_bits)
-    if case == "truncated":      # 8 GLB words need far more than a word of all-255 groups
+    err_ranges = ()
+    if case == "load_dram":
+        data = _program(cfg, lambda p: (p.loadp(0x400, 0, 2, 1, False), p.end()))
+        err_ranges = [(0x404, 0x408, AXI_RESP_SLVERR)]
+        code, failing = "load_dram", 0
+    elif case == "store_dram":    # 16 zeros from the GLB: two header-only groups, one word
+        data = _program(cfg, lambda p: (p.write("store_job", [job]), p.storep(0x400, room),
+                                        p.end()))
+        err_ranges = [(0x400, 0x404, AXI_RESP_SLVERR)]
+        code, failing = "store_dram", 4 * (1 + len(p_words(cfg, "store_job")))
+    elif case == "truncated":    # 8 GLB words need far more than a word of all-255 groups
         segment = packing.pack([255] * 32, 8, 8, False, cfg.dram_data_bits)
         data = bytearray(_program(cfg, lambda p: (p.loadp(0x400, 0, 1, 8, False), p.end())))
         data += bytes(0x400 - len(data)) + b"".join(v.to_bytes(4, "little") for v in segment)
@@ -312,7 +323,7 @@ def test_packed_errors_end_the_run(case):
         data = _program(cfg, lambda p: (p.write("store_job", [job]), p.store(0x400, 4),
                                         p.end()))
         code, failing = "bad_store", 4 * (1 + len(p_words(cfg, "store_job")))
-    out, _ = run_top(cfg, bytes(data), deadline=20_000)
+    out, _ = run_top(cfg, bytes(data), err_ranges=err_ranges, deadline=20_000)
     assert out["status"] == 0b110, out
     assert out["error_code"] == ERRORS[code]
     assert out["error_pc"] == failing

@@ -9,7 +9,7 @@ from gen.golden import OutputStage
 from gen.layer import Layer
 from gen.mapper import Mapping
 from gen.model import exact_counters, layer_model
-from gen.program import Program, layer_image
+from gen.program import Program, decode, layer_image
 from gen.runlayer import SimJob, simulate
 from rtl.config import preset
 from rtl.control import ERRORS
@@ -124,8 +124,9 @@ def error_jobs(cfg, layer):
     prog.words.append(0xEE)                      # no such opcode
     bad = SimJob("bad opcode", prog.to_bytes(), max_cycles=20_000)
     job, image, expected = layer_job(cfg, layer, 99)
-    load = image.program[1:3]                    # the first LOAD's DRAM address (lo, hi)
-    src = load[0] | load[1] << 32
+    # the first LOAD's DRAM address (the first LOADP's with the packed format)
+    src = next(i.fields["dram_addr"] for i in decode(cfg, image.program)
+               if i.op == ("LOADP" if cfg.pack_group else "LOAD"))
     read_err = SimJob("DRAM read error", job.image, faults=[(src + 4, src + 8)],
                       read=job.read, max_cycles=50_000)
     write_err = SimJob("DRAM write error", job.image, read=job.read, max_cycles=50_000,
@@ -155,7 +156,9 @@ def variant_runs(variant):
 @pytest.mark.parametrize("variant", list(CONFIGS))
 def test_layers_on_generated_verilog(sim, variant):
     cfg, layers, runs = variant_runs(variant)
-    errors = error_jobs(cfg, layers[1]) if variant == "serial" else []
+    # error paths: on serial, and on packed with a packed output (LOADP and STOREP fail)
+    errors = error_jobs(cfg, layers[1]) if variant == "serial" else \
+        error_jobs(cfg, layers[0]) if variant == "packed" else []
     jobs = [job for job, _, _ in runs] + [job for job, _ in errors]
     results = simulate(cfg, jobs, sim=sim, pause=0.3, seed=len(jobs))
     for (job, image, expected), result in zip(runs, results):
