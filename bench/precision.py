@@ -1,7 +1,7 @@
 """Precision: cycles of the serial MAC at fixed 8 bits, at Stripes-style per-layer precisions and
 with dynamic precision (zero skipping and significant bits only), against the parallel MAC, on
 the trained digits CNN and on uniformly random 8-bit data of the same shapes; and the DRAM
-traffic of the activations with the precision-packed format (``pack_group`` 16, with dynamic
+traffic of the activations with the precision-packed format (``pack_group`` 8, with dynamic
 precision) against the unpacked runs.
 
 Every row runs the layers on the generated Verilog (Verilator, DRAM without wait states) of the
@@ -27,7 +27,7 @@ def _variants():
             ("serial per-layer pa", serial, per_layer_precisions()),
             ("dynamic pa=8", dynamic, (8, 8, 8)),
             ("parallel", base.replace(mac="parallel"), (8, 8, 8)),
-            ("dynamic + packed DRAM", dynamic.replace(pack_group=16), (8, 8, 8))]
+            ("dynamic + packed DRAM", dynamic.replace(pack_group=8), (8, 8, 8))]
 
 
 def _run(cfg, net, x, random_data, seed):
