@@ -183,11 +183,13 @@ _FIELDS = {"ecp5": {"TRELLIS_COMB": "lut", "TRELLIS_FF": "ff", "DP16KD": "bram",
                      "ICESTORM_DSP": "dsp"}}
 
 
-#: Yosys commands after reading the design (ECP5): a round trip through Verilog. Yosys 0.69 and
-#: 0.70 (YoWASP) fail an internal assertion in ABC9's reintegration (``abc_ops_reintegrate``,
-#: rtlil.cc) on the array's bus input stages when synthesising Amaranth's RTLIL of the ULX3S
-#: SoC directly; the same netlist read back from Verilog synthesises.
-ECP5_READ_WORKAROUND = "write_verilog soc_roundtrip.v\ndesign -reset\nread_verilog soc_roundtrip.v"
+#: Yosys command after reading the design: wires named like a bit of a vector (Amaranth names
+#: the elements of an ``ArrayLayout`` view ``word[0]``, ``word[1]``, ... beside the whole
+#: ``word``) become private names. ABC's symbol map calls bit 0 of ``word`` ``word[0]`` too, and
+#: Yosys 0.64 to 0.70 (YoWASP) then stop in ABC's reintegration with an internal assertion
+#: (``GetSize(conn.first) == GetSize(conn.second)`` or ``count_id(wire->name) == 0``, rtlil.cc)
+#: once such names survive flattening next to their vector (the array's bus input stages).
+READ_WORKAROUND = "rename -hide w:*]"
 
 
 def build_bitstream(name, out_dir=None, progress=print, clk_mhz=None):
@@ -225,8 +227,7 @@ def build_bitstream(name, out_dir=None, progress=print, clk_mhz=None):
         # ECP5-85F, router1 stalls on the congestion of a full array, router2 does not
         opts["nextpnr_opts"] = "--timing-allow-fail" + (" --router router2"
                                                         if b.family == "ecp5" else "")
-        if b.family == "ecp5":
-            opts["script_after_read"] = ECP5_READ_WORKAROUND
+        opts["script_after_read"] = READ_WORKAROUND
         platform.build(_top(b, clk_hz), name="soc", build_dir=str(out), do_program=False,
                        **opts)
     except Exception as e:                            # the tools' own failure (e.g. no fit)

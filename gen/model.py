@@ -30,7 +30,7 @@ ENERGY = {"dram": 200, "glb": 6, "array": 2, "spad": 1, "mac": 1}
 #: Timing constants of the units around the passes, measured on the RTL with an ideal DRAM
 #: (cocotbext-axi AxiRam without pauses): cycles per 64-byte program block fetched beyond its
 #: beats, per LOAD beyond its words, per STORE beyond its elements, per SYNC.
-FETCH_LATENCY, PER_LOAD, PER_STORE, PER_SYNC = 9, 8, 14, 1
+FETCH_LATENCY, PER_LOAD, PER_STORE, PER_SYNC = 9, 8, 15, 1
 #: Extra cycles of a LOADP (the unpacker's window) and a STOREP (flush, last DMA write).
 UNPACK_LATENCY, PACK_LATENCY = 1, 12
 
@@ -449,8 +449,8 @@ def layer_model(cfg, image, conflicts=True):
         count = o.rnd.eb * image.layer.F * o.rnd.mg
         acc["glb_rd"] += -(-count // k)              # store reads: whole psum words
         t_store += store_cycles(count)
-        if o.packed:                                 # the packer's cycle per group, its flush
-            t_store += -(-count // cfg.pack_group) + PACK_LATENCY
+        if o.packed:                                 # the packer's flush, the last DMA write
+            t_store += PACK_LATENCY
     t_sync += 1                                      # END's final state
     counters = {"dram_rd": dram_rd, "dram_wr": dram_wr,
                 **{k: acc[k] for k in ("glb_rd", "glb_wr", "spad_rd", "spad_wr", "pe_active")},

@@ -35,7 +35,8 @@ PHASES = ("idle", "program", "load", "pass", "store", "sync")
 _PHASE_STATES = {"program": ("HDR", "ARGS", "WR_WORDS", "WR_PUSH"),
                  "load": ("LOAD_CMD", "LOAD_DATA", "LOADP_CMD", "LOADP_DATA"),
                  "pass": ("PASS_START", "PASS_WAIT"),
-                 "store": ("STORE_CHECK", "STORE_CMD", "STORE_WAIT", "STOREP_RUN"),
+                 "store": ("STORE_CHECK", "STORE_START", "STORE_CMD", "STORE_WAIT",
+                           "STOREP_RUN"),
                  "sync": ("SYNC", "END", "FINISH")}
 #: Error codes reported in ``error_code`` (0: none).
 ERRORS = {"none": 0, "bad_opcode": 1, "bad_target": 2, "bad_store": 3, "fetch_dram": 4,
@@ -242,6 +243,7 @@ class Controller(wiring.Component):
         err = Signal()
         code = Signal(8)
         store_seen = Signal()
+        check_ok = Signal()                      # STORE / STOREP checks passed
         dma_seen = Signal()
         dma_failed = Signal()
         # packed LOADP / STOREP
@@ -366,15 +368,20 @@ class Controller(wiring.Component):
                         m.next = "HDR"
                 guard()
             with m.State("STORE_CHECK"):
+                # the size and alignment checks settle into a register first (their multiply
+                # and compares stay off the path into the store path's start)
+                m.d.sync += check_ok.eq(Mux(op == OPCODES["STOREP"], packed_store_ok, store_ok))
+                m.next = "STORE_START"
+            with m.State("STORE_START"):
                 with m.If(op == OPCODES["STOREP"]):
-                    with m.If(packed_store_ok):
+                    with m.If(check_ok):
                         m.d.comb += self.start_store.eq(1)
                         m.d.sync += [store_seen.eq(0), dma_failed.eq(0), pushed.eq(0),
                                      covered.eq(0), cmds.eq(0), tokens.eq(0)]
                         m.next = "STOREP_RUN"
                     with m.Else():
                         fail("bad_store")
-                with m.Elif(store_ok):
+                with m.Elif(check_ok):
                     m.d.comb += self.start_store.eq(1)
                     m.d.sync += [store_seen.eq(0), dma_seen.eq(0), dma_failed.eq(0)]
                     m.next = "STORE_CMD"

@@ -40,9 +40,10 @@ class GroupPacker(wiring.Component):
 
     Contract: one element per cycle into a group register; a complete group moves to the
     emitter, which appends the header with the first element and then one element per cycle to
-    the bit accumulator (a group of zeros is its header alone), so a group of ``G`` takes
-    ``G + 1`` cycles at most. ``i_data.ready`` is low only while a complete group waits for the
-    emitter; ``o_data`` is a register, held until taken. Reset: empty.
+    the bit accumulator (a group of zeros is its header alone), so without back-pressure the
+    packer takes one element per cycle. ``i_data.ready`` (never dependent on ``i_data.valid`` or
+    ``o_data.ready``) is low only while a complete group waits for the emitter; ``o_data`` is a
+    register, held until taken. Reset: empty.
     """
 
     def __init__(self, cfg):
@@ -74,20 +75,15 @@ class GroupPacker(wiring.Component):
         blen = _bit_length(m, mag, "elem_bits")
         width = Mux(self.signed & (val != 0), blen + 1, blen)
 
-        # ---- collector: one group ------------------------------------------------------------
+        # ---- collector and emitter ----------------------------------------------------------
+        # The collector gathers a group; once complete it moves to the emitter, in the cycle its
+        # last element arrives when the emitter is free or appends its group's last element in
+        # that cycle (so back-to-back groups stream at one element per cycle), else it waits.
         gbuf = Signal(16 * group)
         gcnt = Signal(range(group + 1))
         gprec = Signal(range(17))
         glast = Signal()
         gfull = Signal()                         # complete, waiting for the emitter
-        m.d.comb += i.ready.eq(~gfull)
-        with m.If(i.valid & ~gfull):
-            m.d.sync += [gbuf.word_select(gcnt, 16).eq(val), gcnt.eq(gcnt + 1),
-                         gprec.eq(Mux(width > gprec, width, gprec)), glast.eq(i.payload.last)]
-            with m.If((gcnt + 1 == group) | i.payload.last):
-                m.d.sync += gfull.eq(1)
-
-        # ---- emitter: header with the first element, then one element per cycle ----------------
         ebuf = Signal(16 * group)
         eprec = Signal(range(17))
         eleft = Signal(range(group + 1))         # elements still to append
@@ -95,9 +91,19 @@ class GroupPacker(wiring.Component):
         elast = Signal()
         ebusy = Signal()
         flushing = Signal()                      # the segment's last group is appended
-        with m.If(gfull & ~ebusy & ~flushing):
-            m.d.sync += [ebuf.eq(gbuf), eprec.eq(gprec), eleft.eq(gcnt), efirst.eq(1),
-                         elast.eq(glast), ebusy.eq(1), gfull.eq(0), gcnt.eq(0), gprec.eq(0)]
+        out_free = ~o.valid | o.ready
+        step = ebusy & out_free                  # the emitter appends this cycle
+        group_end = (eleft <= 1) | (eprec == 0)  # ... its group's last piece
+        emitter_free = (~ebusy & ~flushing) | (step & group_end & ~elast)
+
+        gnext = Signal(16 * group)               # the group with this cycle's element
+        m.d.comb += gnext.eq(gbuf)
+        m.d.comb += gnext.word_select(gcnt, 16).eq(val)
+        gprec_next = Mux(width > gprec, width, gprec)
+
+        def to_emitter(buf, prec, count, last):
+            m.d.sync += [ebuf.eq(buf), eprec.eq(prec), eleft.eq(count), efirst.eq(1),
+                         elast.eq(last), ebusy.eq(1), gcnt.eq(0), gprec.eq(0)]
 
         field = Signal(16)
         m.d.comb += field.eq(ebuf[:16] & ((Const(1, 17) << eprec) - 1))
@@ -114,17 +120,14 @@ class GroupPacker(wiring.Component):
         merged = Signal(bus + 32)
         total = Signal(range(bus + 32))
         m.d.comb += [merged.eq(acc | (piece << fill)), total.eq(fill + nbits)]
-        out_free = ~o.valid | o.ready
         with m.If(o.ready):
             m.d.sync += o.valid.eq(0)
-        step = ebusy & out_free
         with m.If(step):
             with m.If(total >= bus):
                 m.d.sync += [o.valid.eq(1), o.payload.eq(merged[:bus]), acc.eq(merged >> bus),
                              fill.eq(total - bus)]
             with m.Else():
                 m.d.sync += [acc.eq(merged), fill.eq(total)]
-            group_end = (eleft <= 1) | (eprec == 0)
             m.d.sync += [ebuf.eq(ebuf >> 16), efirst.eq(0), eleft.eq(eleft - 1)]
             with m.If(group_end):
                 m.d.sync += ebusy.eq(0)
@@ -137,6 +140,18 @@ class GroupPacker(wiring.Component):
             with m.Elif(~o.valid):
                 m.d.comb += self.done.eq(1)
                 m.d.sync += flushing.eq(0)
+        # (after the emitter: a group moving in overrides its final step's updates)
+        m.d.comb += i.ready.eq(~gfull)
+        completes = (gcnt + 1 == group) | i.payload.last
+        with m.If(i.valid & ~gfull):
+            with m.If(completes & emitter_free):
+                to_emitter(gnext, gprec_next, gcnt + 1, i.payload.last)
+            with m.Else():
+                m.d.sync += [gbuf.eq(gnext), gcnt.eq(gcnt + 1), gprec.eq(gprec_next),
+                             glast.eq(i.payload.last), gfull.eq(completes)]
+        with m.If(gfull & emitter_free):
+            to_emitter(gbuf, gprec, gcnt, glast)
+            m.d.sync += gfull.eq(0)
         return m
 
 
