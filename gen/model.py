@@ -34,7 +34,7 @@ FETCH_LATENCY, PER_LOAD, PER_STORE, PER_SYNC = 9, 8, 15, 1
 #: Extra cycles of a LOADP (the unpacker's window) and a STOREP (flush, last DMA write).
 UNPACK_LATENCY, PACK_LATENCY = 1, 12
 
-_SEND_LATENCY = 4     # sender address issue -> word on the array bus (GLB read 3, register 1)
+_SEND_LATENCY = 5     # sender address issue -> word at the PEs (GLB read 3, register 1, bus stage 1)
 _SEND_DEPTH = 8       # sender reads in flight
 
 
