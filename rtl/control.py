@@ -286,6 +286,15 @@ class Controller(wiring.Component):
             with m.If(timed_out):
                 fail("timeout")
 
+        def dma_token():
+            """Take the DMA token of the state's one command; returns whether it has come and
+            whether it reported an error, this cycle's token included."""
+            m.d.comb += self.dma_done.ready.eq(~dma_seen)
+            with m.If(self.dma_done.valid & ~dma_seen):
+                m.d.sync += [dma_seen.eq(1), dma_failed.eq(self.dma_done.payload.error)]
+            return (dma_seen | self.dma_done.valid,
+                    dma_failed | (self.dma_done.valid & self.dma_done.payload.error))
+
         def next_word():
             """Wait for a program word; returns the condition under which it is taken."""
             m.d.comb += want.eq(1)
@@ -397,14 +406,10 @@ class Controller(wiring.Component):
                     m.next = "STORE_WAIT"
                 guard()
             with m.State("STORE_WAIT"):
-                m.d.comb += self.dma_done.ready.eq(~dma_seen)
                 got_store = store_seen | self.store_done
-                got_dma = dma_seen | self.dma_done.valid
-                failed_dma = dma_failed | (self.dma_done.valid & self.dma_done.payload.error)
+                got_dma, failed_dma = dma_token()
                 with m.If(self.store_done):
                     m.d.sync += store_seen.eq(1)
-                with m.If(self.dma_done.valid):
-                    m.d.sync += [dma_seen.eq(1), dma_failed.eq(self.dma_done.payload.error)]
                 with m.If(got_store & got_dma):
                     with m.If(self.store_error):
                         fail("store")
@@ -425,13 +430,10 @@ class Controller(wiring.Component):
                     m.next = "LOADP_DATA"
                 guard()
             with m.State("LOADP_DATA"):
-                m.d.comb += [unpack_feed.eq(1), self.dma_done.ready.eq(~dma_seen)]
-                with m.If(self.dma_done.valid & ~dma_seen):
-                    m.d.sync += [dma_seen.eq(1), dma_failed.eq(self.dma_done.payload.error)]
+                m.d.comb += unpack_feed.eq(1)
+                got_dma, failed_dma = dma_token()
                 with m.If(unpack_done):
                     m.d.sync += unpack_seen.eq(1)
-                got_dma = dma_seen | self.dma_done.valid
-                failed_dma = dma_failed | (self.dma_done.valid & self.dma_done.payload.error)
                 # a failed read fails at once (a rejected read delivers no data at all)
                 with m.If(got_dma & (failed_dma | unpack_seen | unpack_done)):
                     with m.If(failed_dma):

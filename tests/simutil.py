@@ -2,7 +2,7 @@
 
 from amaranth.sim import Simulator
 
-__all__ = ["run_sim", "stream_put", "stream_get", "Stalls", "pulse_and_wait",
+__all__ = ["run_sim", "stream_put", "stream_get", "stream_collect", "Stalls", "pulse_and_wait",
            "check_registered_outputs"]
 
 
@@ -36,6 +36,20 @@ async def stream_get(ctx, stream, stalls=None):
     payload, = await ctx.tick().sample(stream.payload).until(stream.valid)
     ctx.set(stream.ready, 0)
     return payload
+
+
+async def stream_collect(ctx, stream, out, rng, prob, stop):
+    """Take every payload of ``stream`` into ``out`` (``ready`` low with probability ``prob``
+    each cycle) until ``stop()`` is true after a cycle in which it was sampled."""
+    while True:
+        ready = rng.random() >= prob
+        ctx.set(stream.ready, ready)
+        if ctx.get(stream.valid) and ready:
+            out.append(ctx.get(stream.payload))
+        done = stop()
+        await ctx.tick()
+        if done:
+            return
 
 
 def run_sim(dut, *testbenches, monitors=(), deadline_cycles=100_000, vcd=None):

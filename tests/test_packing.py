@@ -9,7 +9,7 @@ from gen import packing
 from rtl.config import preset
 from rtl.packing import GroupPacker, GroupUnpacker
 from rtl.sender import act_container_bits
-from tests.simutil import Stalls, pulse_and_wait, run_sim, stream_put
+from tests.simutil import Stalls, pulse_and_wait, run_sim, stream_collect, stream_put
 
 
 def _values(rng, n, container, signed, zero_frac=0.3):
@@ -95,15 +95,8 @@ def run_packer(cfg, segments, stall_prob, seed):
     async def sink(ctx):
         for _ in segments:
             words = []
-            while True:                          # sample, then let the clock edge come
-                ready = rng.random() >= stall_prob
-                ctx.set(dut.o_data.ready, ready)
-                if ctx.get(dut.o_data.valid) and ready:
-                    words.append(ctx.get(dut.o_data.payload))
-                done = ctx.get(dut.done)
-                await ctx.tick()
-                if done:
-                    break
+            await stream_collect(ctx, dut.o_data, words, rng, stall_prob,
+                                 lambda: ctx.get(dut.done))
             outs.append(words)
             state["seg"] += 1
 
@@ -182,12 +175,7 @@ def run_unpacker(cfg, words, n_out, signed, stall_prob, seed, extra_words=0):
                              Stalls(rng, stall_prob))
 
     async def sink(ctx):
-        while "error" not in flags:
-            ready = rng.random() >= stall_prob
-            ctx.set(dut.o_data.ready, ready)
-            if ctx.get(dut.o_data.valid) and ready:
-                outs.append(ctx.get(dut.o_data.payload))
-            await ctx.tick()
+        await stream_collect(ctx, dut.o_data, outs, rng, stall_prob, lambda: "error" in flags)
 
     async def clock(ctx):
         flags["cycles"] = 0

@@ -12,7 +12,7 @@ from rtl.buffers import psum_container_bits, psums_per_word
 from rtl.config import preset
 from rtl.outstage import outstage_config_value
 from rtl.store import OUT_CONTAINERS, StorePath
-from tests.simutil import Stalls, pulse_and_wait, run_sim, stream_get, stream_put
+from tests.simutil import Stalls, pulse_and_wait, run_sim, stream_collect, stream_get, stream_put
 
 
 def run_store(cfg, glb_words, src, count, container, stage, stall_prob, seed, pack=False,
@@ -49,12 +49,8 @@ def run_store(cfg, glb_words, src, count, container, stage, stall_prob, seed, pa
             for _ in range(n_out):
                 out.append(await stream_get(ctx, dut.o_wdata, Stalls(rng, stall_prob)))
             return
-        while "error" not in flags:              # packed: as many words as the data needs
-            ready = rng.random() >= stall_prob
-            ctx.set(dut.o_wdata.ready, ready)
-            if ctx.get(dut.o_wdata.valid) and ready:
-                out.append(ctx.get(dut.o_wdata.payload))
-            await ctx.tick()
+        # packed: as many words as the data needs
+        await stream_collect(ctx, dut.o_wdata, out, rng, stall_prob, lambda: "error" in flags)
 
     async def clock(ctx):
         flags["cycles"] = 0
