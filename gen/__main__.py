@@ -155,7 +155,8 @@ def cmd_compile(args):
     layer = Layer.load(args.layer)
     x = np.zeros(layer.input_shape, dtype=np.int64)
     w = np.zeros(layer.weight_shape, dtype=np.int64)
-    image = layer_image(cfg, layer, x, w)
+    # zeros stand in for the data: packed, they would show the all-zero traffic, so unpacked
+    image = layer_image(cfg, layer, x, w, pack=False)
     print(layer.summary())
     print(f"on {cfg.name}: {cfg.rows}x{cfg.cols} PEs x {cfg.lanes} "
           f"lane{'s' if cfg.lanes > 1 else ''}, {cfg.mac} MAC, GLB {cfg.glb_bytes / 1024:g} KiB")
