@@ -2,8 +2,8 @@
 
 from amaranth.sim import Simulator
 
-__all__ = ["run_sim", "stream_put", "stream_get", "stream_collect", "Stalls", "pulse_and_wait",
-           "check_registered_outputs"]
+__all__ = ["run_sim", "stream_put", "stream_get", "stream_collect", "cycle_counter", "Stalls",
+           "pulse_and_wait", "check_registered_outputs"]
 
 
 class Stalls:
@@ -50,6 +50,17 @@ async def stream_collect(ctx, stream, out, rng, prob, stop):
         await ctx.tick()
         if done:
             return
+
+
+def cycle_counter(flags, until="error"):
+    """A testbench counting clock cycles into ``flags["cycles"]`` until ``until`` is a key of
+    ``flags`` (set by the bench that waits for the unit's ``done``)."""
+    async def clock(ctx):
+        flags["cycles"] = 0
+        while until not in flags:
+            await ctx.tick()
+            flags["cycles"] += 1
+    return clock
 
 
 def run_sim(dut, *testbenches, monitors=(), deadline_cycles=100_000, vcd=None):

@@ -9,7 +9,8 @@ from gen import packing
 from rtl.config import preset
 from rtl.packing import GroupPacker, GroupUnpacker
 from rtl.sender import act_container_bits
-from tests.simutil import Stalls, pulse_and_wait, run_sim, stream_collect, stream_put
+from tests.simutil import (Stalls, cycle_counter, pulse_and_wait, run_sim, stream_collect,
+                           stream_put)
 
 
 def _values(rng, n, container, signed, zero_frac=0.3):
@@ -177,13 +178,7 @@ def run_unpacker(cfg, words, n_out, signed, stall_prob, seed, extra_words=0):
     async def sink(ctx):
         await stream_collect(ctx, dut.o_data, outs, rng, stall_prob, lambda: "error" in flags)
 
-    async def clock(ctx):
-        flags["cycles"] = 0
-        while "error" not in flags:
-            await ctx.tick()
-            flags["cycles"] += 1
-
-    run_sim(dut, control, source, sink, clock, deadline_cycles=100_000)
+    run_sim(dut, control, source, sink, cycle_counter(flags), deadline_cycles=100_000)
     return outs, flags["error"], flags["cycles"]
 
 

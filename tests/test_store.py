@@ -12,7 +12,8 @@ from rtl.buffers import psum_container_bits, psums_per_word
 from rtl.config import preset
 from rtl.outstage import outstage_config_value
 from rtl.store import OUT_CONTAINERS, StorePath
-from tests.simutil import Stalls, pulse_and_wait, run_sim, stream_collect, stream_get, stream_put
+from tests.simutil import (Stalls, cycle_counter, pulse_and_wait, run_sim, stream_collect,
+                           stream_get, stream_put)
 
 
 def run_store(cfg, glb_words, src, count, container, stage, stall_prob, seed, pack=False,
@@ -52,13 +53,8 @@ def run_store(cfg, glb_words, src, count, container, stage, stall_prob, seed, pa
         # packed: as many words as the data needs
         await stream_collect(ctx, dut.o_wdata, out, rng, stall_prob, lambda: "error" in flags)
 
-    async def clock(ctx):
-        flags["cycles"] = 0
-        while "error" not in flags:
-            await ctx.tick()
-            flags["cycles"] += 1
-
-    run_sim(dut, control, requests, responses, sink, clock, deadline_cycles=50_000)
+    run_sim(dut, control, requests, responses, sink, cycle_counter(flags),
+            deadline_cycles=50_000)
     assert flags["error"] == 0
     run_store.cycles = flags["cycles"]
     return out
