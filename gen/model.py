@@ -176,11 +176,12 @@ def pass_cycles(cfg, ap, cmd=None, tables=None):
     array :data:`_SEND_LATENCY` cycles after its read and is delivered once every PE it is
     tagged for is loading; each PE then waits for its psum bank, issues its operations
     (:mod:`gen.pe_model`'s sequencer) and drains its psums up the chain to the collector, which
-    takes one psum a cycle, top PE after top PE; the writer adds its latency. With the pass's
-    GLB commands ``cmd`` the sender's reads and the psum updates also compete for the GLB banks'
-    read ports (round robin: the one served last yields); without, they never collide. With
-    dynamic precision, ``tables`` (:func:`gen.pe_model.pass_op_cycles` of the pass's data) give
-    every operation's MAC cycles; without, each takes ``pa`` (the worst case)."""
+    takes one psum a cycle, top PE after top PE; the writer and the GLB's three-stage psum
+    update add their latency. With the pass's GLB commands ``cmd`` the sender's reads and the
+    psum updates also compete for the GLB banks' read ports (round robin: the one served last
+    yields); without, they never collide. With dynamic precision, ``tables``
+    (:func:`gen.pe_model.pass_op_cycles` of the pass's data) give every operation's MAC cycles;
+    without, each takes ``pa`` (the worst case)."""
     work = _work(tables)
     if cmd is None and work is None:
         return _geometry_cycles(cfg, _geometry(ap), ap)
@@ -373,7 +374,7 @@ def _pass_cycles(cfg, key):
             for m, pe in enumerate(members):
                 drain_free[pe] = prev[m] + 1
                 bank_free[pe][bank] = prev[m] + 1
-    return max(last + 1, collector + 3) + 1
+    return max(last + 1, collector + 4) + 1
 
 
 def exact_counters(cfg, image):

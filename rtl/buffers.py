@@ -176,14 +176,15 @@ class GlobalBuffer(wiring.Component):
       (store, send, and the read half of a psum update) compete for a bank's read port in round
       robin (a per-bank pointer; the winner becomes lowest priority), so a read that keeps
       requesting (with room for its response) is served within three cycles. The write half of a
-      psum update owns its bank's write port in the cycle after its read; ``i_load`` gets the
+      psum update owns its bank's write port two cycles after its read; ``i_load`` gets the
       write port otherwise, and a psum update may not start on a bank while the load port is
-      held back by a write-back there, so a load waits for at most one write-back and loads and
-      psum updates hammering one bank alternate. No port starves. Each port requests one bank at
-      a time, so ports aimed at different banks never wait for each other.
+      held back by a write-back there, so a load waits for at most two write-backs and loads and
+      psum updates hammering one bank share its write port. No port starves. Each port requests
+      one bank at a time, so ports aimed at different banks never wait for each other.
     * Latency with no conflicts (handshake in cycle ``t``): a load is written at the end of cycle
-      ``t+1``; a psum element is read in ``t+1`` and written at the end of ``t+2``; a read is
-      performed in ``t+1`` and its word is valid on ``o_*_data`` from cycle ``t+3``.
+      ``t+1``; a psum element is read in ``t+1``, its word registered at the end of ``t+2`` (the
+      block RAM's output never feeds the adder directly) and written back at the end of ``t+3``;
+      a read is performed in ``t+1`` and its word is valid on ``o_*_data`` from cycle ``t+3``.
     * Throughput: one request per port per cycle, all four ports at once, when there is no
       back-pressure and no bank conflict (the three reads - store, send, psum - in different banks
       and the two writes - load, psum write-back - in different banks; four banks allow it), also
@@ -192,13 +193,14 @@ class GlobalBuffer(wiring.Component):
       request order; load writes land in order (a later write to a word wins); psum updates of one
       port apply in order. Read-modify-write hazard: forwarding, no stall. Every bank read returns
       the word written to that row in the same cycle if there is one (write-first, by a registered
-      bypass next to the memory), and a psum update's write-back happens the cycle after its read
-      with its bank's write port reserved, so each update is atomic and sees the previous one even
-      back to back on the same element.
+      bypass next to the memory); a psum update's captured word also takes a write to its row in
+      the cycle it arrives (an earlier update's write-back or a load), and its write-back owns the
+      bank's write port, so each update is atomic and sees the previous one even back to back on
+      the same element.
     * Ordering across ports: none while requests are in flight; two ports' requests to one word
       may be performed in either order. Each request is performed atomically in one cycle (a psum
       update is atomic as a whole). ``busy`` is high while an accepted request is not yet
-      performed (a request register is full or a psum write-back is pending; read data waiting in
+      performed (a request register is full or a psum update is in its capture or write-back stage; read data waiting in
       a response FIFO does not count). If ``busy`` is low in cycle ``c``, every write handshaked
       before ``c`` has been performed and every request handshaked in or after ``c`` sees it.
     * Errors: a word address ``>= glb_words`` (or an element address ``>= glb_words * k``) sets
@@ -206,8 +208,8 @@ class GlobalBuffer(wiring.Component):
       count in ``stats``), a read returns a word of 0 in its turn, so nothing hangs. ``error``
       stays set until ``clear_error`` (a new error in the same cycle wins).
     * Counters: ``stats.reads`` / ``stats.writes`` count the bank word reads / writes performed
-      in the cycle (0..3 / 0..2); a psum update counts one read and, a cycle later, one write.
-    * Reset: request registers, write-back stage and response FIFOs empty, round-robin pointers
+      in the cycle (0..3 / 0..2); a psum update counts one read and, two cycles later, one write.
+    * Reset: request registers, psum capture and write-back stages and response FIFOs empty, round-robin pointers
       0, ``error`` 0. Memory contents are not reset (zero after configuration/initialisation on
       FPGAs and in simulation; undefined on ASIC SRAM).
 
@@ -328,18 +330,28 @@ class GlobalBuffer(wiring.Component):
         send = request_register("send", self.i_send_addr, lambda p: p.addr)
         psum = request_register("psum", self.i_psum, lambda p: p.addr[k_bits:])
 
-        # ---- psum write-back stage (the cycle after the psum read) -------------------------------
+        # ---- psum update: read (t+1), capture (t+2), add and write back (t+3) --------------------
+        # Capture stage: the bank's word arrives; a write to the same row in this cycle (an
+        # earlier update's write-back or a load) is forwarded into the captured word.
+        cap_valid = Signal()
+        cap_bank = Signal(range(nbanks))
+        cap_row = Signal(range(rows))
+        cap_index = Signal(range(k))
+        cap_data = Signal(signed(cfg.psum_bits))
+        cap_acc = Signal()
+        m.d.sync += [cap_valid.eq(psum.grant), cap_bank.eq(psum.bank), cap_row.eq(psum.row),
+                     cap_index.eq(psum.payload.addr[:k_bits]), cap_data.eq(psum.payload.data),
+                     cap_acc.eq(psum.payload.accumulate)]
+        # Write-back stage: add into the captured word and write it.
         wb_valid = Signal()
         wb_bank = Signal(range(nbanks))
         wb_row = Signal(range(rows))
         wb_index = Signal(range(k))
         wb_data = Signal(signed(cfg.psum_bits))
         wb_acc = Signal()
-        m.d.sync += [wb_valid.eq(psum.grant), wb_bank.eq(psum.bank), wb_row.eq(psum.row),
-                     wb_index.eq(psum.payload.addr[:k_bits]), wb_data.eq(psum.payload.data),
-                     wb_acc.eq(psum.payload.accumulate)]
         old_word = Signal(width)
-        m.d.comb += old_word.eq(bank_word(wb_bank))
+        m.d.sync += [wb_valid.eq(cap_valid), wb_bank.eq(cap_bank), wb_row.eq(cap_row),
+                     wb_index.eq(cap_index), wb_data.eq(cap_data), wb_acc.eq(cap_acc)]
         containers = [old_word[j * cb:(j + 1) * cb] for j in range(k)]
         old_c = Signal(cb)
         m.d.comb += old_c.eq(old_word.word_select(wb_index, cb) if k > 1 else containers[0])
@@ -367,6 +379,10 @@ class GlobalBuffer(wiring.Component):
                 wr.addr.eq(Mux(wb_here, wb_row, load.row)),
                 wr.data.eq(Mux(wb_here, new_word, load.payload.data)),
             ]
+        wb_hit = wb_valid & (wb_bank == cap_bank) & (wb_row == cap_row)
+        load_hit = load.grant & (load.bank == cap_bank) & (load.row == cap_row)
+        m.d.sync += old_word.eq(Mux(wb_hit, new_word,
+                                    Mux(load_hit, load.payload.data, bank_word(cap_bank))))
 
         # ---- read ports: credit for the response FIFO --------------------------------------------
         readers = []
@@ -429,7 +445,7 @@ class GlobalBuffer(wiring.Component):
         m.d.sync += error.eq((error & ~self.clear_error) | Cat(*err_set).any())
         m.d.comb += [
             self.error.eq(error),
-            self.busy.eq(load.valid | store.valid | send.valid | psum.valid | wb_valid),
+            self.busy.eq(load.valid | store.valid | send.valid | psum.valid | cap_valid | wb_valid),
             self.stats.reads.eq(sum(rd.en for rd in rd_ports)),
             self.stats.writes.eq(sum(wr.en for wr in wr_ports)),
         ]

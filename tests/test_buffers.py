@@ -399,7 +399,8 @@ def test_glb_throughput_all_ports():
     for port in ("store", "send"):
         out = [t["cycle"] for t in trace if t[port + "_data"] and t["cycle"] >= first[port]][:n]
         assert out == list(range(first[port] + 3, first[port] + 3 + n)), f"{port}: latency"
-    steady = [t for t in trace if max(first.values()) + 2 <= t["cycle"] < min(first.values()) + n]
+    # all four ports under way (a psum update's write-back comes 3 cycles after its handshake)
+    steady = [t for t in trace if max(first.values()) + 3 <= t["cycle"] < min(first.values()) + n]
     assert len(steady) >= n - 4
     assert all(t["reads"] == 3 and t["writes"] == 2 for t in steady)
 
@@ -408,7 +409,7 @@ def test_glb_throughput_all_ports():
     # per cycle t+1 .. t+4 after the handshake in cycle t: (busy, stats.reads, stats.writes, o_valid)
     ("load", [(1, 0, 1, 0), (0, 0, 0, 0), (0, 0, 0, 0), (0, 0, 0, 0)]),
     ("store", [(1, 1, 0, 0), (0, 0, 0, 0), (0, 0, 0, 1), (0, 0, 0, 1)]),
-    ("psum", [(1, 1, 0, 0), (1, 0, 1, 0), (0, 0, 0, 0), (0, 0, 0, 0)]),
+    ("psum", [(1, 1, 0, 0), (1, 0, 0, 0), (1, 0, 1, 0), (0, 0, 0, 0)]),
     ("oob_store", [(1, 0, 0, 0), (0, 0, 0, 0), (0, 0, 0, 1), (0, 0, 0, 1)]),
 ])
 def test_glb_single_request_timing(port, expected):
@@ -437,6 +438,49 @@ def test_glb_single_request_timing(port, expected):
 
     run_sim(dut, bench, deadline_cycles=50)
     assert seen == expected
+
+
+@pytest.mark.parametrize("offset", range(-1, 5))
+def test_glb_load_during_psum_update_is_atomic(offset):
+    """A load to the word a psum update is working on, handshaked from one cycle before to four
+    after the update (so it lands before the read, with it, in the capture cycle, is held back by
+    the write-back, or comes after): the word ends as one of the two orders, never with the load
+    lost or the update applied to the word as it was before the load."""
+    cfg = CONFIGS["w64b4"]
+    dut = GlobalBuffer(cfg)
+    k, word = psums_per_word(cfg), 9
+    elem, old, new, value = word * k + 1, 0x0123456789ABCDEF, 0x0FEDCBA987654321, -77
+    orders = []
+    for load_first in (True, False):
+        model = GlbModel(cfg)
+        model.load(word, old)
+        steps = [lambda: model.load(word, new), lambda: model.psum(elem, value, 1)]
+        for step in steps if load_first else steps[::-1]:
+            step()
+        orders.append(model.read(word))
+    got = []
+
+    async def bench(ctx):
+        await put_checked(ctx, dut.i_load, {"addr": word, "data": old})
+        ctx.set(dut.i_load.payload, {"addr": word, "data": new})
+        ctx.set(dut.i_psum.payload, {"addr": elem, "data": value, "accumulate": 1})
+        for cycle in range(min(offset, 0), max(offset, 0) + 1):
+            for stream, at in ((dut.i_psum, 0), (dut.i_load, offset)):
+                ctx.set(stream.valid, cycle == at)
+                if cycle == at:
+                    assert ctx.get(stream.ready)
+            await ctx.tick()
+        ctx.set(dut.i_load.valid, 0)
+        ctx.set(dut.i_psum.valid, 0)
+        await ctx.tick().until(~dut.busy)
+        await put_checked(ctx, dut.i_store_addr, {"addr": word})
+        ctx.set(dut.o_store_data.ready, 1)
+        got.append((await stream_get(ctx, dut.o_store_data)).data)
+
+    run_sim(dut, bench, deadline_cycles=100)
+    assert orders[0] != orders[1] and got[0] in orders, (hex(got[0]), [hex(o) for o in orders])
+    if offset <= 1:     # written before the update's write-back: the update sees it
+        assert got[0] == orders[0]
 
 
 def test_glb_read_backpressure():
