@@ -40,12 +40,13 @@ def load_result(name):
 
 def markdown_table(rows, columns):
     """A Markdown table of ``rows`` (dicts) with the given ``columns`` (keys) as header; floats
-    get 3 significant digits, ints thousands separators."""
+    get 3 significant digits (whole numbers with thousands separators from 1,000 on), ints
+    thousands separators."""
     def cell(v):
         if isinstance(v, bool):
             return str(v)
         if isinstance(v, float):
-            return f"{v:.3g}"
+            return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
         if isinstance(v, int):
             return f"{v:,}"
         return str(v)

@@ -71,6 +71,6 @@ def test_summary_lists_present_results_with_plots(tmp_path, monkeypatch):
 
 
 def test_markdown_table_formats_cells():
-    table = markdown_table([{"a": 1234567, "b": 0.123456, "c": True, "d": "x"}],
-                           ["a", "b", "c", "d", "e"])
-    assert table.splitlines()[2] == "| 1,234,567 | 0.123 | True | x | - |"
+    table = markdown_table([{"a": 1234567, "b": 0.123456, "c": True, "d": "x", "f": 1121.2}],
+                           ["a", "b", "c", "d", "e", "f"])
+    assert table.splitlines()[2] == "| 1,234,567 | 0.123 | True | x | - | 1,121 |"
