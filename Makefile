@@ -22,7 +22,7 @@ help:
 	@echo "make test-slow long runs (@pytest.mark.slow)"
 	@echo "make lint      verilator --lint-only -Wall on the generated Verilog"
 	@echo "make bench     [BENCH=\"top simspeed\"|all|report]  benchmarks -> build/bench/ + docs/results.md"
-	@echo "make bitstream [BOARD=ulx3s-85f] [CLOCK=MHz]  FPGA bitstream + report (build/bitstream/<board>/)"
+	@echo "make bitstream [BOARD=ulx3s-85f] [CLOCK=MHz] [SET=\"cols=3\"]  FPGA bitstream + report (build/bitstream/<board>/)"
 	@echo "make setup     install the system packages the simulations need (iverilog, ccache)"
 	@echo "make clean     remove build/ and simulation outputs (keeps .venv)"
 
@@ -69,7 +69,7 @@ bench: $(STAMP) setup
 # FPGA bitstream of the board SoC with the YoWASP tools (boards: gen/boards.py).
 BOARD ?= ulx3s-85f
 bitstream: $(STAMP)
-	$(PY) -m gen bitstream --board $(BOARD) $(if $(CLOCK),--clock-mhz $(CLOCK))
+	$(PY) -m gen bitstream --board $(BOARD) $(SET_ARGS) $(if $(CLOCK),--clock-mhz $(CLOCK))
 
 clean:
 	rm -rf build sim_build results.xml .pytest_cache .hypothesis

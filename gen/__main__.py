@@ -100,15 +100,14 @@ def cmd_run_layer(args):
     if args.board:
         from gen.boards import board
         ignored = [flag for flag, given in (("--config", args.config != "default"),
-                                            ("--set", bool(args.set)),
                                             ("--sim", args.sim != "verilator"),
                                             ("--waves", args.waves)) if given]
         if ignored:
             raise ValueError(f"{', '.join(ignored)}: simulation options, not used with --board "
                              f"(the board runs the configuration of --board-name "
-                             f"{args.board_name})")
-        cfg = board(args.board_name).cfg
-        mem_bytes = board(args.board_name).mem_bytes
+                             f"{args.board_name}, changed by --set as its bitstream was)")
+        b = board(args.board_name, args.set or [])
+        cfg, mem_bytes = b.cfg, b.mem_bytes
     else:
         cfg = config_from_args(args)
     layer = Layer.load(args.layer)
@@ -321,7 +320,8 @@ def cmd_bitstream(args):
     import json
 
     from gen.boards import build_bitstream
-    report = build_bitstream(args.board, args.out, clk_mhz=args.clock_mhz)
+    report = build_bitstream(args.board, args.out, clk_mhz=args.clock_mhz,
+                             overrides=args.set or [])
     res = report["resources"]
     used = ", ".join(f"{k} {v['used']}/{v['available']}" for k, v in res.items()
                      if k in ("lut", "ff", "bram", "spram", "dsp"))
@@ -347,7 +347,7 @@ def cmd_serve_board(args):
 
     from gen.boards import board
     from gen.runlayer import serve_board
-    board(args.board_name)                            # an unknown board fails here, at once
+    board(args.board_name, args.set or [])            # unknown board or bad --set: fail at once
     if not 1 <= args.port <= 65535:
         raise ValueError(f"--port: must be in 1..65535 (got {args.port})")
     errors = []
@@ -356,7 +356,8 @@ def cmd_serve_board(args):
 
         def serve():
             try:
-                serve_board(args.board_name, args.port, args.sim, ready_file=ready)
+                serve_board(args.board_name, args.port, args.sim, ready_file=ready,
+                            overrides=args.set or [])
             except BaseException as e:                # reported below
                 errors.append(e)
 
@@ -367,8 +368,9 @@ def cmd_serve_board(args):
         while sim.is_alive() and not ready.exists():
             time.sleep(0.2)
         if ready.exists():
+            sets = "".join(f" --set {s}" for s in args.set or [])
             print(f"listening on socket://127.0.0.1:{args.port}: run python -m gen run-layer "
-                  f"--board socket://127.0.0.1:{args.port} --board-name {args.board_name} "
+                  f"--board socket://127.0.0.1:{args.port} --board-name {args.board_name}{sets} "
                   f"--timeout 300 ... (one connection; waits up to 10 minutes for it)", flush=True)
         sim.join()
     if errors:
@@ -417,6 +419,7 @@ def cmd_config(args):
 
 
 def main(argv=None):
+    from gen.boards import BOARDS
     parser = argparse.ArgumentParser(prog="python -m gen",
                                      description="Row-stationary bit-serial CNN accelerator generator")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -447,7 +450,8 @@ def main(argv=None):
     p.add_argument("--board", metavar="PORT", help="run on an FPGA board at serial PORT "
                    "(e.g. /dev/ttyUSB0, or socket://host:port) instead of in simulation")
     p.add_argument("--board-name", default="ulx3s-85f", metavar="NAME",
-                   help="the board preset its bitstream was built from (default: ulx3s-85f)")
+                   help="the board preset its bitstream was built from (default: ulx3s-85f; "
+                   "with --board, --set changes the preset as it did for the bitstream)")
     p.add_argument("--baud", type=int, default=115_200, help="host link baud rate")
     p.add_argument("--timeout", type=float, default=10.0, metavar="S",
                    help="seconds to wait for each reply of the board (default: 10)")
@@ -457,6 +461,8 @@ def main(argv=None):
                        "(run-layer --board socket://127.0.0.1:PORT without a board)")
     p.add_argument("--board-name", default="ulx3s-85f", metavar="NAME",
                    help="board preset (default: ulx3s-85f; icebreaker builds fastest)")
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                   help="override one field of the board's config (repeatable)")
     p.add_argument("--port", type=int, default=7777, help="TCP port (default: 7777)")
     p.add_argument("--sim", choices=["verilator", "icarus"], default="verilator",
                    help="simulator (default: verilator)")
@@ -509,7 +515,11 @@ def main(argv=None):
 
     p = sub.add_parser("bitstream", help="build a board's FPGA bitstream (YoWASP tools) and "
                        "report LUT/FF/BRAM/DSP use and Fmax")
-    p.add_argument("--board", default="ulx3s-85f", help="ulx3s-85f or icebreaker")
+    p.add_argument("--board", default="ulx3s-85f", metavar="NAME",
+                   help=f"board preset ({', '.join(BOARDS)}; default: ulx3s-85f)")
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                   help="override one field of the board's config, e.g. --set cols=3 "
+                   "(repeatable; run-layer --board then needs the same --set)")
     p.add_argument("--out", metavar="DIR", help="build folder (default: build/bitstream/<board>)")
     p.add_argument("--clock-mhz", type=float, metavar="MHZ",
                    help="system clock from the PLL (ECP5 boards; default: the board preset's)")

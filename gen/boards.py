@@ -12,10 +12,10 @@ import re
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from rtl.config import AccelConfig, preset
+from rtl.config import AccelConfig, parse_overrides, preset
 
 __all__ = ["Board", "BOARDS", "board", "build_bitstream", "ecp5_pll_dividers",
            "parse_nextpnr_log", "timing_failures"]
@@ -87,11 +87,13 @@ BOARDS = {
 }
 
 
-def board(name):
+def board(name, overrides=()):
+    """Board ``name``; ``overrides`` (``["cols=3", ...]``, as ``--set``) change its config."""
     try:
-        return BOARDS[name]
+        b = BOARDS[name]
     except KeyError:
         raise ValueError(f"board: unknown board {name!r} (known: {', '.join(BOARDS)})") from None
+    return replace(b, cfg=parse_overrides(b.cfg, overrides)) if overrides else b
 
 
 def ecp5_pll_dividers(f_in_mhz, f_out_mhz):
@@ -218,16 +220,16 @@ _FIELDS = {"ecp5": {"TRELLIS_COMB": "lut", "TRELLIS_FF": "ff", "DP16KD": "bram",
 READ_WORKAROUND = "rename -hide w:*]"
 
 
-def build_bitstream(name, out_dir=None, progress=print, clk_mhz=None):
-    """Build the bitstream of board ``name`` (``clk_mhz`` overrides the preset's PLL clock);
-    returns the report dict (also ``report.json``).
+def build_bitstream(name, out_dir=None, progress=print, clk_mhz=None, overrides=()):
+    """Build the bitstream of board ``name`` (``clk_mhz`` overrides the preset's PLL clock,
+    ``overrides`` its config as in :func:`board`); returns the report dict (also
+    ``report.json``).
 
     A design that does not fit the device ends with ``ValueError`` naming the cell type and its
     use, after the report of that attempt is written. Place and route always runs to the end:
     when nextpnr's Fmax is below the clock, the bitstream is written but the build ends with a
     ``ValueError`` naming both frequencies (``report["timing_met"]`` is false)."""
-    from dataclasses import replace
-    b = board(name)
+    b = board(name, overrides)
     if clk_mhz is not None:
         b = replace(b, clk_mhz=float(clk_mhz))
         ecp5_pll_dividers(board(name).make_platform().default_clk_frequency / 1e6, b.clk_mhz)

@@ -226,8 +226,10 @@ def run_layer_on_board(cfg, layer, x, w, bias, port, baud=115_200, timeout_s=10.
     return _layer_run(cfg, layer, image, expected, r)
 
 
-def serve_board(name, port, sim=DEFAULT_SIM, divisor=4, ready_file=None, max_cycles=500_000_000):
-    """Simulate board ``name``'s SoC (gen/boards.py) on its generated Verilog, its UART served
+def serve_board(name, port, sim=DEFAULT_SIM, divisor=4, ready_file=None, max_cycles=500_000_000,
+                overrides=()):
+    """Simulate board ``name``'s SoC (gen/boards.py; ``overrides`` change its config as
+    ``--set`` does) on its generated Verilog, its UART served
     on TCP ``port`` of 127.0.0.1 (``divisor`` clock cycles per UART bit), so that
     ``run-layer --board socket://127.0.0.1:PORT`` runs without a board. Serves one connection
     and returns when the client closes it (or after ``max_cycles``); ``ready_file`` is created
@@ -235,7 +237,7 @@ def serve_board(name, port, sim=DEFAULT_SIM, divisor=4, ready_file=None, max_cyc
     from gen.boards import board
     from gen.verilog import SOC_NAME, soc_verilog
     from sim_tb.runner import run_cocotb
-    b = board(name)
+    b = board(name, overrides)
     out = REPO / "build" / "sim" / f"soc-{b.name}-{sim}"
     out.mkdir(parents=True, exist_ok=True)
     vpath = out / f"{SOC_NAME}.v"

@@ -44,6 +44,17 @@ def test_board_presets_map_a_layer(name):
     assert len(layer_image(b.cfg, layer).data) <= b.mem_bytes
 
 
+def test_board_overrides_change_only_the_config():
+    b = board("orangecrab-25f", ["cols=3", "mac=parallel"])
+    assert b.cfg == BOARDS["orangecrab-25f"].cfg.replace(cols=3, mac="parallel")
+    assert (b.mem_bytes, b.platform, b.uart_pins) == (BOARDS["orangecrab-25f"].mem_bytes,
+                                                      BOARDS["orangecrab-25f"].platform,
+                                                      BOARDS["orangecrab-25f"].uart_pins)
+    assert board("orangecrab-25f", []) is BOARDS["orangecrab-25f"]
+    with pytest.raises(ValueError, match="lanes: must be"):
+        board("ulx3s-85f", ["lanes=0"])
+
+
 def test_unknown_board_is_named():
     with pytest.raises(ValueError, match=r"board: unknown board 'de10' \(known: ulx3s-85f, "
                                          r"orangecrab-25f, icebreaker\)"):

@@ -191,6 +191,23 @@ def test_mismatch_names_the_first_differing_output(capsys):
     assert "x 1 lane, serial MAC" in out
 
 
+def test_board_config_overrides_are_checked_at_once(tmp_path, capsys):
+    """``--set`` on the board commands: a bad field fails before any tool or port is touched
+    (port 1 would refuse a connection), naming the field."""
+    from gen.layer import Layer
+    layer = Layer(N=1, C=1, H=4, W=4, M=2, R=2, S=2, act_bits=3)
+    x, w, _ = layer.random_arrays(8)
+    args = _layer_files(tmp_path, layer, x, w)
+    for argv in (["bitstream", "--board", "orangecrab-25f", "--set", "colz=3"],
+                 ["serve-board", "--board-name", "icebreaker", "--set", "colz=3"],
+                 ["run-layer", "--board", "socket://127.0.0.1:1", "--board-name", "icebreaker",
+                  "--set", "colz=3", *args]):
+        assert main(argv) == 2, argv
+        assert capsys.readouterr().err.startswith("error: colz: unknown config field"), argv
+    assert main(["bitstream", "--board", "orangecrab-25f", "--set", "rows=0"]) == 2
+    assert capsys.readouterr().err.startswith("error: rows: must be")
+
+
 def test_board_run_rejects_simulation_options(tmp_path, capsys):
     from gen.layer import Layer
     layer = Layer(N=1, C=1, H=4, W=4, M=2, R=2, S=2, act_bits=3)

@@ -53,8 +53,9 @@ def test_layer_over_the_uart_host_link(sim, tmp_path):
 
 def test_run_layer_on_a_board_over_its_serial_port(tmp_path, capsys):
     """``python -m gen run-layer --board PORT`` end to end: ``python -m gen serve-board`` runs
-    the simulated SoC (the icebreaker preset's) with a TCP socket as its serial port, the CLI
-    connects with pyserial's ``socket://`` URL, checks the chip's configuration, runs the layer,
+    the simulated SoC (the icebreaker preset's, its GLB doubled by ``--set`` on both commands) with
+    a TCP socket as its serial port, the CLI connects with pyserial's ``socket://`` URL, checks
+    the chip's configuration (so the override must have reached both sides), runs the layer,
     checks it against the golden model and writes the output."""
     import queue
     import socket
@@ -67,7 +68,8 @@ def test_run_layer_on_a_board_over_its_serial_port(tmp_path, capsys):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen([sys.executable, "-m", "gen", "serve-board", "--board-name",
-                               "icebreaker", "--port", str(port)], cwd=REPO,
+                               "icebreaker", "--set", "glb_bytes=2048", "--port", str(port)],
+                              cwd=REPO,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = queue.Queue()
 
@@ -90,12 +92,13 @@ def test_run_layer_on_a_board_over_its_serial_port(tmp_path, capsys):
         for name, arr in (("x", x), ("w", w), ("b", bias)):
             np.save(tmp_path / f"{name}.npy", arr)
         status = main(["run-layer", "--board", f"socket://127.0.0.1:{port}", "--board-name",
-                       "icebreaker", "--timeout", "300", "--layer", str(tmp_path / "l.json"),
+                       "icebreaker", "--set", "glb_bytes=2048", "--timeout", "300", "--layer", str(tmp_path / "l.json"),
                        "--ifmap", str(tmp_path / "x.npy"), "--weights", str(tmp_path / "w.npy"),
                        "--bias", str(tmp_path / "b.npy"), "--out", str(tmp_path / "y.npy")])
         text = capsys.readouterr().out
         assert status == 0, text
         assert "PASS vs the golden model" in text and "board icebreaker at socket://" in text
+        assert "--board-name icebreaker --set glb_bytes=2048 --timeout" in "".join(seen)
         np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), layer.golden(x, w, bias))
         assert server.wait(timeout=120) == 0, "".join(seen)
     finally:
