@@ -11,6 +11,10 @@ from rtl.config import PRESETS, parse_overrides, preset
 
 
 
+#: The board of ``bitstream``, ``serve-board`` and ``run-layer --board`` when none is named.
+DEFAULT_BOARD = "ulx3s-85f"
+
+
 def config_from_args(args):
     """The config named by ``--config`` with the ``--set`` overrides applied."""
     return parse_overrides(preset(args.config), args.set or [])
@@ -97,8 +101,12 @@ def cmd_run_layer(args):
 
     from gen.layer import Layer
     from gen.runlayer import run_layer
+    if args.board_name is not None and not args.board:
+        raise ValueError("--board-name: only used with --board PORT (a simulation runs --config "
+                         "with --set)")
     if args.board:
         from gen.boards import board
+        args.board_name = args.board_name or DEFAULT_BOARD
         ignored = [flag for flag, given in (("--config", args.config != "default"),
                                             ("--sim", args.sim != "verilator"),
                                             ("--waves", args.waves)) if given]
@@ -449,7 +457,7 @@ def main(argv=None):
     p.add_argument("--waves", action="store_true", help="dump waveforms (FST/VCD)")
     p.add_argument("--board", metavar="PORT", help="run on an FPGA board at serial PORT "
                    "(e.g. /dev/ttyUSB0, or socket://host:port) instead of in simulation")
-    p.add_argument("--board-name", default="ulx3s-85f", metavar="NAME",
+    p.add_argument("--board-name", metavar="NAME",
                    help="the board preset its bitstream was built from (default: ulx3s-85f; "
                    "with --board, --set changes the preset as it did for the bitstream)")
     p.add_argument("--baud", type=int, default=115_200, help="host link baud rate")
@@ -459,7 +467,7 @@ def main(argv=None):
 
     p = sub.add_parser("serve-board", help="simulate a board's SoC with its UART on a TCP port "
                        "(run-layer --board socket://127.0.0.1:PORT without a board)")
-    p.add_argument("--board-name", default="ulx3s-85f", metavar="NAME",
+    p.add_argument("--board-name", default=DEFAULT_BOARD, metavar="NAME",
                    help="board preset (default: ulx3s-85f; icebreaker builds fastest)")
     p.add_argument("--set", action="append", metavar="FIELD=VALUE",
                    help="override one field of the board's config (repeatable)")
@@ -515,7 +523,7 @@ def main(argv=None):
 
     p = sub.add_parser("bitstream", help="build a board's FPGA bitstream (YoWASP tools) and "
                        "report LUT/FF/BRAM/DSP use and Fmax")
-    p.add_argument("--board", default="ulx3s-85f", metavar="NAME",
+    p.add_argument("--board", default=DEFAULT_BOARD, metavar="NAME",
                    help=f"board preset ({', '.join(BOARDS)}; default: ulx3s-85f)")
     p.add_argument("--set", action="append", metavar="FIELD=VALUE",
                    help="override one field of the board's config, e.g. --set cols=3 "

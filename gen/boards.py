@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rtl.config import AccelConfig, parse_overrides, preset
 
-__all__ = ["Board", "BOARDS", "board", "build_bitstream", "ecp5_pll_dividers",
+__all__ = ["Board", "BOARDS", "board", "build_bitstream", "build_dir", "ecp5_pll_dividers",
            "parse_nextpnr_log", "timing_failures"]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -63,8 +63,8 @@ BOARDS = {
     # peer). Eight lanes per PE share one PE's control, spads and ifmap path. Larger arrays fill
     # the device so far that place and route does not finish (6x8 x 4 lanes: 97% of the LUTs;
     # 4x6 x 8 lanes: 80%, the router stalled on congestion; docs/results.md). 50 MHz from the
-    # PLL (routed 50.7 MHz since the GLB's psum update is pipelined; 45 MHz, the next exact
-    # setting below, leaves more margin if a build misses it).
+    # PLL (routed 50.7 MHz since the GLB's psum update is pipelined; the exact settings below
+    # it, 46.875 to 45 MHz, leave more margin if a build misses it).
     "ulx3s-85f": Board("ulx3s-85f", ("amaranth_boards.ulx3s", "ULX3S_85F_Platform"), "ecp5",
                        preset("default").replace(name="ulx3s-85f", rows=4, cols=5, lanes=8),
                        mem_bytes=64 * 1024, clk_mhz=50.0),
@@ -160,7 +160,7 @@ def _top(b, clk_hz):
                     except Exception:                 # boards with fewer LEDs
                         break
                     m.d.comb += led.o.eq(soc.leds[i])
-            else:                                     # one RGB LED: red busy, green done, blue error
+            else:                           # one RGB LED: red busy, green done, blue error
                 rgb = platform.request("rgb_led", 0)
                 m.d.comb += [rgb.r.o.eq(soc.leds[0]), rgb.g.o.eq(soc.leds[1]),
                              rgb.b.o.eq(soc.leds[2])]
@@ -220,10 +220,18 @@ _FIELDS = {"ecp5": {"TRELLIS_COMB": "lut", "TRELLIS_FF": "ff", "DP16KD": "bram",
 READ_WORKAROUND = "rename -hide w:*]"
 
 
+def build_dir(name, overrides=()):
+    """Default build folder of board ``name``: ``build/bitstream/<name>``, and for a build with
+    config overrides its own folder (``orangecrab-25f-cols3-lanes4``), never the preset's."""
+    return REPO / "build" / "bitstream" / (
+        name + "".join("-" + re.sub(r"[^A-Za-z0-9_.]", "", s) for s in overrides))
+
+
 def build_bitstream(name, out_dir=None, progress=print, clk_mhz=None, overrides=()):
     """Build the bitstream of board ``name`` (``clk_mhz`` overrides the preset's PLL clock,
-    ``overrides`` its config as in :func:`board`); returns the report dict (also
-    ``report.json``).
+    ``overrides`` its config as in :func:`board`; such a build goes to
+    ``build/bitstream/<board>-<overrides>`` unless ``out_dir`` is given); returns the report dict
+    (also ``report.json``).
 
     A design that does not fit the device ends with ``ValueError`` naming the cell type and its
     use, after the report of that attempt is written. Place and route always runs to the end:
@@ -233,7 +241,7 @@ def build_bitstream(name, out_dir=None, progress=print, clk_mhz=None, overrides=
     if clk_mhz is not None:
         b = replace(b, clk_mhz=float(clk_mhz))
         ecp5_pll_dividers(board(name).make_platform().default_clk_frequency / 1e6, b.clk_mhz)
-    out = Path(out_dir or REPO / "build" / "bitstream" / b.name)
+    out = Path(out_dir or build_dir(name, overrides))
     out.mkdir(parents=True, exist_ok=True)
     for old in ("soc.bit", "soc.tim", "report.json"):     # never report a previous build's
         (out / old).unlink(missing_ok=True)

@@ -30,7 +30,7 @@ ENERGY = {"dram": 200, "glb": 6, "array": 2, "spad": 1, "mac": 1}
 #: Timing constants of the units around the passes, measured on the RTL with an ideal DRAM
 #: (cocotbext-axi AxiRam without pauses): cycles per 64-byte program block fetched beyond its
 #: beats, per LOAD beyond its words, per STORE beyond its elements, per SYNC.
-FETCH_LATENCY, PER_LOAD, PER_STORE, PER_SYNC = 9, 8, 15, 1
+FETCH_LATENCY, PER_LOAD, PER_STORE, PER_SYNC = 9, 8, 15, 2
 #: Extra cycles of a LOADP (the unpacker's window) and a STOREP (flush, last DMA write).
 UNPACK_LATENCY, PACK_LATENCY = 1, 12
 
@@ -176,12 +176,13 @@ def pass_cycles(cfg, ap, cmd=None, tables=None):
     array :data:`_SEND_LATENCY` cycles after its read and is delivered once every PE it is
     tagged for is loading; each PE then waits for its psum bank, issues its operations
     (:mod:`gen.pe_model`'s sequencer) and drains its psums up the chain to the collector, which
-    takes one psum a cycle, top PE after top PE; the writer and the GLB's three-stage psum
-    update add their latency. With the pass's GLB commands ``cmd`` the sender's reads and the
-    psum updates also compete for the GLB banks' read ports (round robin: the one served last
-    yields); without, they never collide. With dynamic precision, ``tables``
-    (:func:`gen.pe_model.pass_op_cycles` of the pass's data) give every operation's MAC cycles;
-    without, each takes ``pa`` (the worst case)."""
+    takes one psum a cycle, top PE after top PE; the writer adds its latency (the pass ends when
+    the GLB has taken the last psum; its update pipeline drains during the following SYNC). With
+    the pass's GLB commands ``cmd`` the sender's reads and the psum updates also compete for the
+    GLB banks' read ports (round robin: the one served last yields); without, they never
+    collide. With dynamic precision, ``tables`` (:func:`gen.pe_model.pass_op_cycles` of the
+    pass's data) give every operation's MAC cycles; without, each takes ``pa`` (the worst
+    case)."""
     work = _work(tables)
     if cmd is None and work is None:
         return _geometry_cycles(cfg, _geometry(ap), ap)
@@ -374,7 +375,7 @@ def _pass_cycles(cfg, key):
             for m, pe in enumerate(members):
                 drain_free[pe] = prev[m] + 1
                 bank_free[pe][bank] = prev[m] + 1
-    return max(last + 1, collector + 4) + 1
+    return max(last + 1, collector + 3) + 1
 
 
 def exact_counters(cfg, image):

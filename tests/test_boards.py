@@ -55,6 +55,14 @@ def test_board_overrides_change_only_the_config():
         board("ulx3s-85f", ["lanes=0"])
 
 
+def test_builds_with_overrides_get_their_own_folder():
+    from gen.boards import REPO, build_dir
+    assert build_dir("ulx3s-85f") == REPO / "build" / "bitstream" / "ulx3s-85f"
+    assert build_dir("orangecrab-25f", ["cols=3", "mac=parallel"]).name == \
+        "orangecrab-25f-cols3-macparallel"
+    assert build_dir("icebreaker", ["name=../x"]).parent == REPO / "build" / "bitstream"
+
+
 def test_unknown_board_is_named():
     with pytest.raises(ValueError, match=r"board: unknown board 'de10' \(known: ulx3s-85f, "
                                          r"orangecrab-25f, icebreaker\)"):

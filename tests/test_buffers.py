@@ -440,47 +440,63 @@ def test_glb_single_request_timing(port, expected):
     assert seen == expected
 
 
-@pytest.mark.parametrize("offset", range(-1, 5))
-def test_glb_load_during_psum_update_is_atomic(offset):
-    """A load to the word a psum update is working on, handshaked from one cycle before to four
-    after the update (so it lands before the read, with it, in the capture cycle, is held back by
-    the write-back, or comes after): the word ends as one of the two orders, never with the load
-    lost or the update applied to the word as it was before the load."""
-    cfg = CONFIGS["w64b4"]
+@pytest.mark.parametrize("name", list(CONFIGS))
+@pytest.mark.parametrize("offset", range(-1, 6))
+def test_glb_load_during_psum_updates_is_atomic(name, offset):
+    """A load to the word two back-to-back psum updates are working on, handshaked from one cycle
+    before the first update to five after (so it lands before a read, with it, in a capture
+    cycle, is held back by the write-backs, or comes after both): the word ends as the order of
+    the three requests the documented timing gives, never with the load lost or an update
+    applied to the word as it was before the load."""
+    cfg = CONFIGS[name]
     dut = GlobalBuffer(cfg)
-    k, word = psums_per_word(cfg), 9
-    elem, old, new, value = word * k + 1, 0x0123456789ABCDEF, 0x0FEDCBA987654321, -77
-    orders = []
-    for load_first in (True, False):
+    k, cb, word = psums_per_word(cfg), psum_container_bits(cfg), 5
+    elem = word * k + k - 1
+    old = int.from_bytes(bytes(range(1, cfg.dram_data_bits // 8 + 1)), "little")
+    new = old ^ ((1 << cfg.dram_data_bits) - 1)
+    values = (-77, 1 << (min(cb, cfg.psum_bits) - 3))
+
+    def after(load_at):
+        """The word if the load lands after ``load_at`` of the two updates (0, 1 or 2)."""
         model = GlbModel(cfg)
         model.load(word, old)
-        steps = [lambda: model.load(word, new), lambda: model.psum(elem, value, 1)]
-        for step in steps if load_first else steps[::-1]:
-            step()
-        orders.append(model.read(word))
+        for i, v in enumerate(values):
+            if i == load_at:
+                model.load(word, new)
+            model.psum(elem, v, 1)
+        if load_at == 2:
+            model.load(word, new)
+        return model.read(word)
+
+    orders = [after(n) for n in range(3)]
     got = []
 
     async def bench(ctx):
         await put_checked(ctx, dut.i_load, {"addr": word, "data": old})
         ctx.set(dut.i_load.payload, {"addr": word, "data": new})
-        ctx.set(dut.i_psum.payload, {"addr": elem, "data": value, "accumulate": 1})
-        for cycle in range(min(offset, 0), max(offset, 0) + 1):
-            for stream, at in ((dut.i_psum, 0), (dut.i_load, offset)):
-                ctx.set(stream.valid, cycle == at)
+        for cycle in range(-1, max(offset, 1) + 1):
+            # updates handshake in cycles 0 and 1 (reads in 1 and 2, write-backs in 3 and 4)
+            ctx.set(dut.i_psum.valid, cycle in (0, 1))
+            ctx.set(dut.i_psum.payload, {"addr": elem, "data": values[min(max(cycle, 0), 1)],
+                                         "accumulate": 1})
+            ctx.set(dut.i_load.valid, cycle == offset)
+            for stream, at in ((dut.i_psum, 0), (dut.i_psum, 1), (dut.i_load, offset)):
                 if cycle == at:
-                    assert ctx.get(stream.ready)
+                    assert ctx.get(stream.ready), (stream, cycle)
             await ctx.tick()
         ctx.set(dut.i_load.valid, 0)
         ctx.set(dut.i_psum.valid, 0)
         await ctx.tick().until(~dut.busy)
         await put_checked(ctx, dut.i_store_addr, {"addr": word})
-        ctx.set(dut.o_store_data.ready, 1)
         got.append((await stream_get(ctx, dut.o_store_data)).data)
 
     run_sim(dut, bench, deadline_cycles=100)
-    assert orders[0] != orders[1] and got[0] in orders, (hex(got[0]), [hex(o) for o in orders])
-    if offset <= 1:     # written before the update's write-back: the update sees it
-        assert got[0] == orders[0]
+    assert len(set(orders)) == 3, [hex(o) for o in orders]
+    # the load is written at the end of cycle offset+1 unless a write-back holds its bank's
+    # write port (cycles 3 and 4, so a load handshaked in 2 or 3 lands in 5); an update sees
+    # every write up to its capture cycle (2 or 3): before both, or after both
+    expected = 0 if offset <= 1 else 2
+    assert got[0] == orders[expected], (hex(got[0]), [hex(o) for o in orders])
 
 
 def test_glb_read_backpressure():

@@ -198,14 +198,20 @@ def test_board_config_overrides_are_checked_at_once(tmp_path, capsys):
     layer = Layer(N=1, C=1, H=4, W=4, M=2, R=2, S=2, act_bits=3)
     x, w, _ = layer.random_arrays(8)
     args = _layer_files(tmp_path, layer, x, w)
-    for argv in (["bitstream", "--board", "orangecrab-25f", "--set", "colz=3"],
+    out = tmp_path / "never"
+    for argv in (["bitstream", "--board", "orangecrab-25f", "--set", "colz=3", "--out", str(out)],
                  ["serve-board", "--board-name", "icebreaker", "--set", "colz=3"],
                  ["run-layer", "--board", "socket://127.0.0.1:1", "--board-name", "icebreaker",
                   "--set", "colz=3", *args]):
         assert main(argv) == 2, argv
         assert capsys.readouterr().err.startswith("error: colz: unknown config field"), argv
-    assert main(["bitstream", "--board", "orangecrab-25f", "--set", "rows=0"]) == 2
+    assert main(["bitstream", "--board", "orangecrab-25f", "--set", "rows=0", "--out",
+                 str(out)]) == 2
     assert capsys.readouterr().err.startswith("error: rows: must be")
+    assert not out.exists()
+    # --board-name without --board would be ignored: refused instead
+    assert main(["run-layer", "--board-name", "icebreaker", *args]) == 2
+    assert capsys.readouterr().err.startswith("error: --board-name: only used with --board")
 
 
 def test_board_run_rejects_simulation_options(tmp_path, capsys):

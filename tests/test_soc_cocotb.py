@@ -92,7 +92,8 @@ def test_run_layer_on_a_board_over_its_serial_port(tmp_path, capsys):
         for name, arr in (("x", x), ("w", w), ("b", bias)):
             np.save(tmp_path / f"{name}.npy", arr)
         status = main(["run-layer", "--board", f"socket://127.0.0.1:{port}", "--board-name",
-                       "icebreaker", "--set", "glb_bytes=2048", "--timeout", "300", "--layer", str(tmp_path / "l.json"),
+                       "icebreaker", "--set", "glb_bytes=2048", "--timeout", "300",
+                       "--layer", str(tmp_path / "l.json"),
                        "--ifmap", str(tmp_path / "x.npy"), "--weights", str(tmp_path / "w.npy"),
                        "--bias", str(tmp_path / "b.npy"), "--out", str(tmp_path / "y.npy")])
         text = capsys.readouterr().out
