@@ -331,58 +331,50 @@ class GlobalBuffer(wiring.Component):
         psum = request_register("psum", self.i_psum, lambda p: p.addr[k_bits:])
 
         # ---- psum update: read (t+1), capture (t+2), add and write back (t+3) --------------------
+        # One update per stage: which container, the value, overwrite or accumulate.
+        update = data.StructLayout({"valid": 1, "bank": range(nbanks), "row": range(rows),
+                                    "index": range(k), "data": signed(cfg.psum_bits), "acc": 1})
         # Capture stage: the bank's word arrives; a write to the same row in this cycle (an
         # earlier update's write-back or a load) is forwarded into the captured word.
-        cap_valid = Signal()
-        cap_bank = Signal(range(nbanks))
-        cap_row = Signal(range(rows))
-        cap_index = Signal(range(k))
-        cap_data = Signal(signed(cfg.psum_bits))
-        cap_acc = Signal()
-        m.d.sync += [cap_valid.eq(psum.grant), cap_bank.eq(psum.bank), cap_row.eq(psum.row),
-                     cap_index.eq(psum.payload.addr[:k_bits]), cap_data.eq(psum.payload.data),
-                     cap_acc.eq(psum.payload.accumulate)]
+        cap = Signal(update)
+        m.d.sync += [cap.valid.eq(psum.grant), cap.bank.eq(psum.bank), cap.row.eq(psum.row),
+                     cap.index.eq(psum.payload.addr[:k_bits]), cap.data.eq(psum.payload.data),
+                     cap.acc.eq(psum.payload.accumulate)]
         # Write-back stage: add into the captured word and write it.
-        wb_valid = Signal()
-        wb_bank = Signal(range(nbanks))
-        wb_row = Signal(range(rows))
-        wb_index = Signal(range(k))
-        wb_data = Signal(signed(cfg.psum_bits))
-        wb_acc = Signal()
+        wb = Signal(update)
         old_word = Signal(width)
-        m.d.sync += [wb_valid.eq(cap_valid), wb_bank.eq(cap_bank), wb_row.eq(cap_row),
-                     wb_index.eq(cap_index), wb_data.eq(cap_data), wb_acc.eq(cap_acc)]
+        m.d.sync += wb.eq(cap)
         containers = [old_word[j * cb:(j + 1) * cb] for j in range(k)]
         old_c = Signal(cb)
-        m.d.comb += old_c.eq(old_word.word_select(wb_index, cb) if k > 1 else containers[0])
+        m.d.comb += old_c.eq(old_word.word_select(wb.index, cb) if k > 1 else containers[0])
         ext = Signal(signed(cb))
-        m.d.comb += ext.eq(wb_data)                  # sign extension to the container
+        m.d.comb += ext.eq(wb.data)                  # sign extension to the container
         new_c = Signal(cb)
-        m.d.comb += new_c.eq(Mux(wb_acc, old_c + ext, ext))
+        m.d.comb += new_c.eq(Mux(wb.acc, old_c + ext, ext))
         new_word = Signal(width)
-        m.d.comb += new_word.eq(Cat(*[Mux(wb_index == j, new_c, containers[j]) if k > 1 else new_c
+        m.d.comb += new_word.eq(Cat(*[Mux(wb.index == j, new_c, containers[j]) if k > 1 else new_c
                                       for j in range(k)]))
 
         # ---- writes: psum write-back first, then the load port -----------------------------------
         load_blocked = Signal()     # the load port's request waits for a write-back on its bank
         m.d.comb += [
             load.req.eq(load.valid & ~load.oob),
-            load.grant.eq(load.req & ~(wb_valid & (wb_bank == load.bank))),
+            load.grant.eq(load.req & ~(wb.valid & (wb.bank == load.bank))),
             load_blocked.eq(load.req & ~load.grant),
             load.issue.eq(load.valid & (load.oob | load.grant)),
         ]
         for b, wr in enumerate(wr_ports):
-            wb_here = wb_valid & (wb_bank == b)
+            wb_here = wb.valid & (wb.bank == b)
             load_here = load.grant & (load.bank == b)
             m.d.comb += [
                 wr.en.eq(wb_here | load_here),
-                wr.addr.eq(Mux(wb_here, wb_row, load.row)),
+                wr.addr.eq(Mux(wb_here, wb.row, load.row)),
                 wr.data.eq(Mux(wb_here, new_word, load.payload.data)),
             ]
-        wb_hit = wb_valid & (wb_bank == cap_bank) & (wb_row == cap_row)
-        load_hit = load.grant & (load.bank == cap_bank) & (load.row == cap_row)
+        wb_hit = wb.valid & (wb.bank == cap.bank) & (wb.row == cap.row)
+        load_hit = load.grant & (load.bank == cap.bank) & (load.row == cap.row)
         m.d.sync += old_word.eq(Mux(wb_hit, new_word,
-                                    Mux(load_hit, load.payload.data, bank_word(cap_bank))))
+                                    Mux(load_hit, load.payload.data, bank_word(cap.bank))))
 
         # ---- read ports: credit for the response FIFO --------------------------------------------
         readers = []
@@ -445,7 +437,7 @@ class GlobalBuffer(wiring.Component):
         m.d.sync += error.eq((error & ~self.clear_error) | Cat(*err_set).any())
         m.d.comb += [
             self.error.eq(error),
-            self.busy.eq(load.valid | store.valid | send.valid | psum.valid | cap_valid | wb_valid),
+            self.busy.eq(load.valid | store.valid | send.valid | psum.valid | cap.valid | wb.valid),
             self.stats.reads.eq(sum(rd.en for rd in rd_ports)),
             self.stats.writes.eq(sum(wr.en for wr in wr_ports)),
         ]
