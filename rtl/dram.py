@@ -197,15 +197,18 @@ class Dma(wiring.Component):
         left = Signal(DMA_COUNT_BITS)           # words left in the current row
         rows_left = Signal(DMA_COUNT_BITS)      # rows after the current one
 
-        to_page = Signal(range(page_words + 1))  # words up to the next 4 KiB boundary
-        cap = Signal(range(self.max_burst + 1))
-        blen = Signal(range(self.max_burst + 1))
+        # Words from ``addr`` to the next 4 KiB boundary, kept in a register beside ``addr`` so
+        # the burst length (the splitter's loop, one burst a cycle) starts from registers.
+        to_page = Signal(range(page_words + 1))
+        near_page = Signal()                     # the page ends within max_burst words
+        cap = Signal(range(self.max_burst + 1))  # longest burst at addr
+        row_end = Signal()                       # the burst ends the row: its length is left
         m.d.comb += [
-            to_page.eq(page_words - addr[shift:12]),
-            cap.eq(Mux(to_page < self.max_burst, to_page, self.max_burst)),
-            blen.eq(Mux(left < cap, left, cap)),
+            near_page.eq(to_page <= self.max_burst),
+            cap.eq(Mux(near_page, to_page, self.max_burst)),
+            row_end.eq(left <= cap),
         ]
-        row_end = blen == left
+        blen_m1 = Mux(row_end, left - 1, cap - 1)  # burst length - 1 (AXI's LEN)
         cmd_end = row_end & (rows_left == 0)
         room = Mux(cur_write, aw_q.w_rdy & w_track.w_rdy & b_track.w_rdy,
                    ar_q.w_rdy & r_track.w_rdy)
@@ -213,28 +216,31 @@ class Dma(wiring.Component):
         m.d.comb += push.eq(active & room)
 
         burst = Signal(burst_layout)
-        m.d.comb += [burst.addr.eq(addr), burst.len.eq(blen - 1)]
+        m.d.comb += [burst.addr.eq(addr), burst.len.eq(blen_m1)]
         r_track_in = data.View(track_layout, r_track.w_data)
         m.d.comb += [
             ar_q.w_data.eq(burst), aw_q.w_data.eq(burst),
             ar_q.w_en.eq(push & ~cur_write), aw_q.w_en.eq(push & cur_write),
-            r_track_in.len.eq(blen - 1), r_track_in.last.eq(cmd_end),
+            r_track_in.len.eq(blen_m1), r_track_in.last.eq(cmd_end),
             r_track.w_en.eq(push & ~cur_write),
-            w_track.w_data.eq(blen - 1), w_track.w_en.eq(push & cur_write),
+            w_track.w_data.eq(blen_m1), w_track.w_en.eq(push & cur_write),
             b_track.w_data.eq(cmd_end), b_track.w_en.eq(push & cur_write),
         ]
         with m.If(push):
             with m.If(row_end):
+                next_row = row_addr + stride
                 m.d.sync += [
-                    row_addr.eq(row_addr + stride),
-                    addr.eq(row_addr + stride),
+                    row_addr.eq(next_row),
+                    addr.eq(next_row),
+                    to_page.eq(page_words - next_row[shift:12]),
                     left.eq(row_words),
                     rows_left.eq(rows_left - 1),
                 ]
                 with m.If(rows_left == 0):
                     m.d.sync += active.eq(0)
-            with m.Else():
-                m.d.sync += [addr.eq(addr + (blen << shift)), left.eq(left - blen)]
+            with m.Else():                  # a burst of cap words: to the page end, or max_burst
+                m.d.sync += [addr.eq(addr + (cap << shift)), left.eq(left - cap),
+                             to_page.eq(Mux(near_page, page_words, to_page - self.max_burst))]
 
         # Command start / reject ----------------------------------------------------------------------
         bad = (cmd.addr[:shift] != 0) | (cmd.stride[:shift] != 0) | (cmd.rows == 0) | \
@@ -251,6 +257,7 @@ class Dma(wiring.Component):
                 active.eq(1),
                 cur_write.eq(cmd.write),
                 addr.eq(cmd.addr),
+                to_page.eq(page_words - cmd.addr[shift:12]),
                 row_addr.eq(cmd.addr),
                 stride.eq(cmd.stride),
                 row_words.eq(cmd.row_words),

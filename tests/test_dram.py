@@ -199,6 +199,18 @@ def cmd_addrs(cfg, cmd):
             yield (row + w * cfg.dram_bytes) & mask
 
 
+def cmd_bursts(cfg, cmd, max_burst):
+    """The bursts ``(kind, byte address, beats)`` a command splits into: per row, bursts as long
+    as ``max_burst`` allows, cut at the row's end and at every 4 KiB boundary."""
+    mask, nbytes = (1 << cfg.dram_addr_bits) - 1, cfg.dram_bytes
+    for r in range(cmd["rows"]):
+        addr, left = (cmd["addr"] + r * cmd["stride"]) & mask, cmd["row_words"]
+        while left:
+            beats = min(left, max_burst, (PAGE - addr % PAGE) // nbytes)
+            yield "w" if cmd["write"] else "r", addr, beats
+            addr, left = (addr + beats * nbytes) & mask, left - beats
+
+
 def is_bad(cfg, cmd):
     return (cmd["addr"] % cfg.dram_bytes or cmd["stride"] % cfg.dram_bytes
             or cmd["rows"] == 0 or cmd["row_words"] == 0)
@@ -380,11 +392,15 @@ def test_dma_random_commands(case, seed):
     dut = Dma(cfg, max_burst=max_burst, max_outstanding=outstanding)
     slave = AxiSlaveModel(dut, cfg, random.Random(seed + 1), **slave_opts)
     cmds = [random_cmd(cfg, rng, max_burst, 4 * PAGE, bad_prob=0.05) for _ in range(n)]
-    # Always: a row with full-length bursts straddling a 4 KiB boundary, written then read back.
-    long_row = simple(1, 2 * PAGE - 5 * cfg.dram_bytes, 2 * max_burst + 3)
+    # Always: a row with full-length bursts straddling two 4 KiB boundaries (a whole page in
+    # between), written then read back.
+    long_row = simple(1, 2 * PAGE - 5 * cfg.dram_bytes,
+                      PAGE // cfg.dram_bytes + 2 * max_burst + 3)
     cmds[n // 3:n // 3] = [long_row, {**long_row, "write": 0}]
     jobs, status = run_jobs(cfg, dut, slave, cmds, seed=seed + 2)
     check_final(cfg, slave, jobs, status)
+    # Every command split exactly as documented (longest bursts, cut at rows and 4 KiB pages).
+    assert slave.bursts == [b for j in jobs if not j.bad for b in cmd_bursts(cfg, j.cmd, max_burst)]
     # The run exercised what it is meant to exercise.
     lengths = [beats for _, _, beats in slave.bursts]
     assert max(lengths) == min(max_burst, PAGE // cfg.dram_bytes)
