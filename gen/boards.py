@@ -63,8 +63,8 @@ BOARDS = {
     # peer). Eight lanes per PE share one PE's control, spads and ifmap path. Larger arrays fill
     # the device so far that place and route does not finish (6x8 x 4 lanes: 97% of the LUTs;
     # 4x6 x 8 lanes: 80%, the router stalled on congestion; docs/results.md). 50 MHz from the
-    # PLL (routed 50.7 MHz since the GLB's psum update is pipelined; the exact settings below
-    # it, 46.875 to 45 MHz, leave more margin if a build misses it).
+    # PLL (routed 51.7 MHz with the GLB's psum update and the DMA's splitter pipelined; the
+    # exact settings below it, 46.875 to 45 MHz, leave more margin if a build misses it).
     "ulx3s-85f": Board("ulx3s-85f", ("amaranth_boards.ulx3s", "ULX3S_85F_Platform"), "ecp5",
                        preset("default").replace(name="ulx3s-85f", rows=4, cols=5, lanes=8),
                        mem_bytes=64 * 1024, clk_mhz=50.0),
