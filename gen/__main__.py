@@ -528,7 +528,8 @@ def main(argv=None):
     p.add_argument("--set", action="append", metavar="FIELD=VALUE",
                    help="override one field of the board's config, e.g. --set cols=3 "
                    "(repeatable; run-layer --board then needs the same --set)")
-    p.add_argument("--out", metavar="DIR", help="build folder (default: build/bitstream/<board>)")
+    p.add_argument("--out", metavar="DIR", help="build folder (default: build/bitstream/<board>, "
+                   "with --set build/bitstream/<board>-<overrides>)")
     p.add_argument("--clock-mhz", type=float, metavar="MHZ",
                    help="system clock from the PLL (ECP5 boards; default: the board preset's)")
     p.add_argument("--json", action="store_true", help="also print the whole report")
