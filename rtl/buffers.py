@@ -201,8 +201,9 @@ class GlobalBuffer(wiring.Component):
       may be performed in either order. Each request is performed atomically in one cycle (a psum
       update is atomic as a whole). ``busy`` is high while an accepted request is not yet
       performed (a request register is full or a psum update is in its capture or write-back
-      stage; read data waiting in a response FIFO does not count). If ``busy`` is low in cycle ``c``, every write handshaked
-      before ``c`` has been performed and every request handshaked in or after ``c`` sees it.
+      stage; read data waiting in a response FIFO does not count). If ``busy`` is low in cycle
+      ``c``, every write handshaked before ``c`` has been performed and every request handshaked
+      in or after ``c`` sees it.
     * Errors: a word address ``>= glb_words`` (or an element address ``>= glb_words * k``) sets
       the sticky ``error`` output and the access is dropped: no bank is touched (it does not
       count in ``stats``), a read returns a word of 0 in its turn, so nothing hangs. ``error``
@@ -210,8 +211,8 @@ class GlobalBuffer(wiring.Component):
     * Counters: ``stats.reads`` / ``stats.writes`` count the bank word reads / writes performed
       in the cycle (0..3 / 0..2); a psum update counts one read and, two cycles later, one write.
     * Reset: request registers, psum capture and write-back stages and response FIFOs empty,
-      round-robin pointers 0, ``error`` 0. Memory contents are not reset (zero after configuration/initialisation on
-      FPGAs and in simulation; undefined on ASIC SRAM).
+      round-robin pointers 0, ``error`` 0. Memory contents are not reset (zero after
+      configuration/initialisation on FPGAs and in simulation; undefined on ASIC SRAM).
 
     Parameters
     ----------
